@@ -1,0 +1,69 @@
+/**
+ * The few error classes domain code throws. Each carries a stable `code`
+ * that one function (`fhir/outcome.ts` for FHIR routes, `routes/errors.ts`
+ * for the rest) maps to an HTTP status. Messages never carry PHI.
+ */
+
+/** One problem found in a request, with the FHIRPath of the element. */
+export interface Problem {
+  message: string;
+  expression?: string;
+}
+
+/** Base class: a request that cannot be done, and why. */
+export class LhcmsError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly problems: Problem[] = [],
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "LhcmsError";
+  }
+}
+
+/** Stable error codes, one per HTTP outcome. */
+export type ErrorCode =
+  | "invalid" // 400: malformed request
+  | "unprocessable" // 422: well-formed but breaks a rule
+  | "unauthenticated" // 401
+  | "forbidden" // 403
+  | "not_found" // 404
+  | "gone" // 410
+  | "conflict" // 409
+  | "precondition_failed" // 412
+  | "not_modified" // 304
+  | "unsupported_media_type" // 415
+  | "too_many_requests"; // 429
+
+/** HTTP status of each error code. */
+export const statusOf: Record<ErrorCode, number> = {
+  invalid: 400,
+  unprocessable: 422,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  gone: 410,
+  conflict: 409,
+  precondition_failed: 412,
+  not_modified: 304,
+  unsupported_media_type: 415,
+  too_many_requests: 429,
+};
+
+/** Shorthand constructors, so call sites read as sentences. */
+export const fail = {
+  invalid: (message: string, problems: Problem[] = []) =>
+    new LhcmsError("invalid", message, problems),
+  unprocessable: (message: string, problems: Problem[] = []) =>
+    new LhcmsError("unprocessable", message, problems),
+  unauthenticated: (message = "Authentication is required") =>
+    new LhcmsError("unauthenticated", message),
+  forbidden: (message: string) => new LhcmsError("forbidden", message),
+  notFound: (message: string) => new LhcmsError("not_found", message),
+  gone: (message: string) => new LhcmsError("gone", message),
+  conflict: (message: string) => new LhcmsError("conflict", message),
+  preconditionFailed: (message: string) =>
+    new LhcmsError("precondition_failed", message),
+};

@@ -1,0 +1,93 @@
+/**
+ * Every KV key shape of LHCMS, built here and nowhere else. Global records
+ * (labs, practices, users, sessions, signing keys) sit under their own
+ * collection; everything a lab owns sits under `["lab", labId, ...]` so a
+ * lab's data, history, indexes, keys and audit trail share one prefix.
+ * No key part ever holds PHI: searchable PHI appears only as a blind index
+ * (an HMAC, see `crypto.ts`).
+ */
+
+/** A tenant scope for audit records: one lab, or the system itself. */
+export type AuditScope = { lab: string } | "system";
+
+const lab = (labId: string) => ["lab", labId] as const;
+const scope = (s: AuditScope): Deno.KvKey =>
+  s === "system" ? ["system"] : lab(s.lab);
+
+/** Key builders, grouped by collection. */
+export const keys = {
+  lab: (labId: string) => ["labs", labId],
+  labs: () => ["labs"],
+  practice: (id: string) => ["practices", id],
+  practices: () => ["practices"],
+  user: (username: string) => ["users", username],
+  users: () => ["users"],
+  session: (sid: string) => ["sessions", sid],
+  sessionsByUser: (username: string, sid?: string) =>
+    sid === undefined
+      ? ["sessions_by_user", username]
+      : ["sessions_by_user", username, sid],
+  signingKey: (kid: string) => ["signing_keys", kid],
+  signingKeyCurrent: () => ["signing_key_current"],
+  deadLetter: (id: string) => ["dead_letters", id],
+  deadLetters: () => ["dead_letters"],
+
+  dataKey: (labId: string, version: number) => [
+    ...lab(labId),
+    "data_keys",
+    version,
+  ],
+  dataKeyCurrent: (labId: string) => [...lab(labId), "data_key_current"],
+  indexKey: (labId: string) => [...lab(labId), "index_key"],
+
+  resource: (labId: string, type: string, id: string) => [
+    ...lab(labId),
+    "resources",
+    type,
+    id,
+  ],
+  resources: (labId: string, type: string) => [
+    ...lab(labId),
+    "resources",
+    type,
+  ],
+  resourceVersion: (labId: string, type: string, id: string, vid: number) => [
+    ...lab(labId),
+    "resource_versions",
+    type,
+    id,
+    vid,
+  ],
+  resourceVersions: (labId: string, type: string, id: string) => [
+    ...lab(labId),
+    "resource_versions",
+    type,
+    id,
+  ],
+  /** Search index entry: `[..., type, param, ...value, id]`. */
+  resourcesByParam: (
+    labId: string,
+    type: string,
+    param: string,
+    value: Deno.KvKeyPart[],
+  ) => [...lab(labId), "resources_by_param", type, param, ...value],
+
+  auditPending: (s: AuditScope, id?: string) =>
+    id === undefined
+      ? [...scope(s), "audit_pending"]
+      : [...scope(s), "audit_pending", id],
+  auditEvent: (s: AuditScope, id?: string) =>
+    id === undefined
+      ? [...scope(s), "audit_events"]
+      : [...scope(s), "audit_events", id],
+  /** Audit index by agent, patient or action: `[..., attr, value, id]`. */
+  auditEventsBy: (
+    s: AuditScope,
+    attribute: "agent" | "patient" | "action",
+    value: string,
+    id?: string,
+  ) =>
+    id === undefined
+      ? [...scope(s), `audit_events_by_${attribute}`, value]
+      : [...scope(s), `audit_events_by_${attribute}`, value, id],
+};

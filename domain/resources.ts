@@ -1,0 +1,290 @@
+/**
+ * The FHIR resource store of a lab: every version sealed under the lab's
+ * data key, search indexes beside it, and each change committed together
+ * with its audit record. Callers pass the lab id; no function here can
+ * reach outside `["lab", labId, ...]`.
+ */
+import { ulid } from "ulid";
+import { entriesFor, entryKey } from "../fhir/index_entries.ts";
+import { SEARCH_PARAMS } from "../fhir/search_params.ts";
+import type { Resource } from "../fhir/types.ts";
+import { addPendingAudit, type AuditRecord } from "./audit.ts";
+import type { KeyRing, Sealed } from "./crypto.ts";
+import { fail } from "./errors.ts";
+import { keys } from "./kv_keys.ts";
+
+/** A resource version as stored: metadata in clear, the body sealed. */
+export interface StoredResource {
+  id: string;
+  versionId: number;
+  lastUpdated: string;
+  deleted?: true;
+  /** The practice whose dentists may see this record, if any. */
+  practice?: string;
+  body: Sealed;
+}
+
+/** What the store needs: KV and the lab keys. */
+export interface StoreDeps {
+  kv: Deno.Kv;
+  keyRing: KeyRing;
+}
+
+/** A resource read back with its stored metadata. */
+export interface Loaded {
+  resource: Resource;
+  stored: StoredResource;
+  versionstamp: string;
+}
+
+/** Who may see a record: `practice` set means a dentist of that practice. */
+export interface Visibility {
+  practice?: string;
+}
+
+const DIRECTORY_TYPES = new Set(["Practitioner", "Organization"]);
+
+/** Whether a record is visible to a caller limited to a practice. */
+export function visibleTo(type: string, stored: StoredResource, v: Visibility) {
+  if (v.practice === undefined) return true;
+  if (stored.practice === undefined) return DIRECTORY_TYPES.has(type);
+  return stored.practice === v.practice;
+}
+
+async function open(
+  deps: StoreDeps,
+  lab: string,
+  key: Deno.KvKey,
+  stored: StoredResource,
+) {
+  return await deps.keyRing.open<Resource>(lab, key, "resource", stored.body);
+}
+
+/** Reads the current version; 404 when absent or hidden, 410 when deleted. */
+export async function readResource(
+  deps: StoreDeps,
+  lab: string,
+  type: string,
+  id: string,
+  visibility: Visibility,
+): Promise<Loaded> {
+  const key = keys.resource(lab, type, id);
+  const entry = await deps.kv.get<StoredResource>(key);
+  const stored = entry.value;
+  if (stored === null || !visibleTo(type, stored, visibility)) {
+    throw fail.notFound(`${type}/${id} is not known`);
+  }
+  if (stored.deleted) throw fail.gone(`${type}/${id} was deleted`);
+  return {
+    resource: await open(deps, lab, key, stored),
+    stored,
+    versionstamp: entry.versionstamp as string,
+  };
+}
+
+/** Reads one version of a resource. */
+export async function readVersion(
+  deps: StoreDeps,
+  lab: string,
+  type: string,
+  id: string,
+  versionId: number,
+  visibility: Visibility,
+): Promise<Resource> {
+  const key = keys.resourceVersion(lab, type, id, versionId);
+  const stored = (await deps.kv.get<StoredResource>(key)).value;
+  if (stored === null || !visibleTo(type, stored, visibility)) {
+    throw fail.notFound(`${type}/${id}/_history/${versionId} is not known`);
+  }
+  if (stored.deleted) {
+    throw fail.gone(`${type}/${id}/_history/${versionId} is a deletion`);
+  }
+  return await open(deps, lab, key, stored);
+}
+
+/** Lists the versions of a resource, newest first. */
+export async function readHistory(
+  deps: StoreDeps,
+  lab: string,
+  type: string,
+  id: string,
+  visibility: Visibility,
+  limit = 100,
+): Promise<{ stored: StoredResource; resource?: Resource }[]> {
+  const out: { stored: StoredResource; resource?: Resource }[] = [];
+  const iter = deps.kv.list<StoredResource>(
+    { prefix: keys.resourceVersions(lab, type, id) },
+    { reverse: true, limit },
+  );
+  for await (const entry of iter) {
+    if (!visibleTo(type, entry.value, visibility)) break;
+    const resource = entry.value.deleted
+      ? undefined
+      : await open(deps, lab, entry.key, entry.value);
+    out.push({ stored: entry.value, resource });
+  }
+  if (out.length === 0) throw fail.notFound(`${type}/${id} is not known`);
+  return out;
+}
+
+/** Options of a write. */
+export interface WriteOptions {
+  /** Practice that will own a created record (dentists' writes). */
+  practice?: string;
+  audit: Omit<AuditRecord, "entity"> & { entity?: AuditRecord["entity"] };
+  now: Date;
+}
+
+/** Creates a resource with a server-assigned id; commits its audit record. */
+export async function createResource(
+  deps: StoreDeps,
+  lab: string,
+  resource: Resource,
+  options: WriteOptions,
+): Promise<Resource> {
+  const id = ulid(options.now.getTime());
+  const type = resource.resourceType;
+  const body = withMeta(resource, id, 1, options.now);
+  const op = deps.kv.atomic().check({
+    key: keys.resource(lab, type, id),
+    versionstamp: null,
+  });
+  await addVersion(deps, op, lab, body, 1, options.practice, options.now);
+  await addIndexChanges(deps, op, lab, body, undefined);
+  addPendingAudit(op, { ...options.audit, entity: { type, id, version: 1 } });
+  if (!(await op.commit()).ok) {
+    throw fail.conflict(`Cannot create ${type}: id clash`);
+  }
+  return body;
+}
+
+/**
+ * Replaces the current version of a resource. `authorize` sees the old and
+ * new bodies and throws to refuse (role rules on what may change).
+ */
+export async function updateResource(
+  deps: StoreDeps,
+  lab: string,
+  resource: Resource & { id: string },
+  options: WriteOptions & {
+    visibility: Visibility;
+    ifMatch?: number;
+    authorize?: (previous: Resource, next: Resource) => void;
+  },
+): Promise<Resource> {
+  const type = resource.resourceType;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const current = await readResource(
+      deps,
+      lab,
+      type,
+      resource.id,
+      options.visibility,
+    );
+    const version = current.stored.versionId;
+    if (options.ifMatch !== undefined && options.ifMatch !== version) {
+      throw fail.preconditionFailed(
+        `Cannot update ${type}/${resource.id}: version ${options.ifMatch} is not the current version`,
+      );
+    }
+    options.authorize?.(current.resource, resource);
+
+    const body = withMeta(resource, resource.id, version + 1, options.now);
+    const op = deps.kv.atomic().check({
+      key: keys.resource(lab, type, resource.id),
+      versionstamp: current.versionstamp,
+    });
+    await addVersion(
+      deps,
+      op,
+      lab,
+      body,
+      version + 1,
+      current.stored.practice,
+      options.now,
+    );
+    await addIndexChanges(deps, op, lab, body, current.resource);
+    addPendingAudit(op, {
+      ...options.audit,
+      entity: { type, id: resource.id, version: version + 1 },
+    });
+    if ((await op.commit()).ok) return body;
+    if (options.ifMatch !== undefined) break;
+  }
+  throw fail.conflict(
+    `Cannot update ${type}/${resource.id}: it changed during the update`,
+  );
+}
+
+function withMeta(
+  resource: Resource,
+  id: string,
+  version: number,
+  now: Date,
+): Resource {
+  return {
+    ...resource,
+    id,
+    meta: {
+      ...resource.meta,
+      versionId: String(version),
+      lastUpdated: now.toISOString(),
+    },
+  } as Resource;
+}
+
+async function addVersion(
+  deps: StoreDeps,
+  op: Deno.AtomicOperation,
+  lab: string,
+  body: Resource,
+  versionId: number,
+  practice: string | undefined,
+  now: Date,
+) {
+  const type = body.resourceType, id = body.id as string;
+  const currentKey = keys.resource(lab, type, id);
+  const versionKey = keys.resourceVersion(lab, type, id, versionId);
+  const meta = { id, versionId, lastUpdated: now.toISOString(), practice };
+  const [current, version] = await Promise.all([
+    deps.keyRing.seal(lab, currentKey, "resource", body),
+    deps.keyRing.seal(lab, versionKey, "resource", body),
+  ]);
+  op.set(currentKey, { ...meta, body: current } satisfies StoredResource)
+    .set(versionKey, { ...meta, body: version } satisfies StoredResource);
+}
+
+/** Adds the index entries of `next` and removes those only `previous` had. */
+async function addIndexChanges(
+  deps: StoreDeps,
+  op: Deno.AtomicOperation,
+  lab: string,
+  next: Resource,
+  previous: Resource | undefined,
+) {
+  const type = next.resourceType, id = next.id as string;
+  const blind = blindFor(deps.keyRing, lab, type);
+  for (const def of SEARCH_PARAMS[type] ?? []) {
+    const keyOf = (parts: Deno.KvKeyPart[]) =>
+      keys.resourcesByParam(lab, type, def.name, parts);
+    const fresh = (await entriesFor(def, next, blind)).map((e) =>
+      keyOf(entryKey(e, id))
+    );
+    const stale = previous
+      ? (await entriesFor(def, previous, blind)).map((e) =>
+        keyOf(entryKey(e, id))
+      )
+      : [];
+    const freshText = new Set(fresh.map((k) => JSON.stringify(k)));
+    for (const key of stale) {
+      if (!freshText.has(JSON.stringify(key))) op.delete(key);
+    }
+    for (const key of fresh) op.set(key, null);
+  }
+}
+
+/** The blind index function of one lab and resource type. */
+export function blindFor(keyRing: KeyRing, lab: string, type: string) {
+  return (purpose: string, value: string) =>
+    keyRing.blindIndex(lab, `${type}|${purpose}`, value);
+}

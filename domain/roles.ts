@@ -1,0 +1,83 @@
+/**
+ * Roles and their permissions, written once (the HIPAA design's matrix):
+ * a dentist creates, views and updates cases; a technician views cases and
+ * updates case status; a viewer views; an admin does everything; a
+ * compliance officer reads audit data and nothing clinical.
+ */
+
+/** The roles a user can hold. */
+export const ROLES = [
+  "admin",
+  "lab_admin",
+  "lab_technician",
+  "dentist",
+  "compliance_officer",
+  "viewer",
+] as const;
+
+/** One of {@link ROLES}. */
+export type Role = typeof ROLES[number];
+
+/** What a caller may do. `case` covers ServiceRequest and Task. */
+export type Permission =
+  | "case:create"
+  | "case:read"
+  | "case:update"
+  | "case:update_status"
+  | "patient:create"
+  | "patient:read"
+  | "patient:update"
+  | "directory:create"
+  | "directory:read"
+  | "directory:update"
+  | "audit:read"
+  | "admin:manage";
+
+const CLINICAL_ALL: Permission[] = [
+  "case:create",
+  "case:read",
+  "case:update",
+  "case:update_status",
+  "patient:create",
+  "patient:read",
+  "patient:update",
+  "directory:create",
+  "directory:read",
+  "directory:update",
+];
+
+const MATRIX: Record<Role, ReadonlySet<Permission>> = {
+  admin: new Set([...CLINICAL_ALL, "audit:read", "admin:manage"]),
+  lab_admin: new Set(CLINICAL_ALL),
+  lab_technician: new Set([
+    "case:read",
+    "case:update_status",
+    "patient:read",
+    "directory:read",
+  ]),
+  dentist: new Set([
+    "case:create",
+    "case:read",
+    "case:update",
+    "case:update_status",
+    "patient:create",
+    "patient:read",
+    "patient:update",
+    "directory:create",
+    "directory:read",
+    "directory:update",
+  ]),
+  compliance_officer: new Set(["audit:read"]),
+  viewer: new Set(["case:read", "patient:read", "directory:read"]),
+};
+
+/** True when `role` grants `permission`. */
+export function can(role: Role, permission: Permission): boolean {
+  return MATRIX[role].has(permission);
+}
+
+/** Type guard for role names arriving from requests or the command line. */
+export function isRole(value: unknown): value is Role {
+  return typeof value === "string" &&
+    (ROLES as readonly string[]).includes(value);
+}

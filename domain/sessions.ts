@@ -1,0 +1,104 @@
+/**
+ * Server-side sessions behind access tokens: a 15-minute idle timeout and a
+ * 12-hour absolute limit (45 CFR 164.312(a)(2)(iii), automatic logoff).
+ * Revoking a session ends every token bound to it at once.
+ */
+import { fail } from "./errors.ts";
+import { keys } from "./kv_keys.ts";
+
+/** A signed-in user's session. Times are epoch milliseconds. */
+export interface Session {
+  id: string;
+  username: string;
+  createdAt: number;
+  lastSeenAt: number;
+  expiresAt: number;
+}
+
+/** Session time limits in milliseconds. */
+export interface SessionLimits {
+  idleMs: number;
+  absoluteMs: number;
+}
+
+/** Defaults: 15 minutes idle, 12 hours absolute. */
+export const DEFAULT_SESSION_LIMITS: SessionLimits = {
+  idleMs: 15 * 60_000,
+  absoluteMs: 12 * 3600_000,
+};
+
+// Refreshing lastSeenAt on every request would turn each read into a write;
+// a minute of slack on a 15-minute idle timeout is an acceptable trade.
+const TOUCH_INTERVAL_MS = 60_000;
+
+/** Starts a session with a fresh random id. */
+export async function createSession(
+  kv: Deno.Kv,
+  username: string,
+  now: number,
+  limits = DEFAULT_SESSION_LIMITS,
+): Promise<Session> {
+  const id = crypto.randomUUID();
+  const session: Session = {
+    id,
+    username,
+    createdAt: now,
+    lastSeenAt: now,
+    expiresAt: now + limits.absoluteMs,
+  };
+  await kv.atomic()
+    .set(keys.session(id), session, { expireIn: limits.absoluteMs })
+    .set(keys.sessionsByUser(username, id), session.expiresAt, {
+      expireIn: limits.absoluteMs,
+    })
+    .commit();
+  return session;
+}
+
+/**
+ * Checks that a session is live at `now` and records activity.
+ * Throws `unauthenticated` for a revoked, idle or expired session.
+ */
+export async function useSession(
+  kv: Deno.Kv,
+  entry: Deno.KvEntryMaybe<Session>,
+  now: number,
+  limits = DEFAULT_SESSION_LIMITS,
+): Promise<Session> {
+  const session = entry.value;
+  if (session === null) throw fail.unauthenticated("Session has ended");
+  if (now >= session.expiresAt || now - session.lastSeenAt >= limits.idleMs) {
+    await endSession(kv, session);
+    throw fail.unauthenticated("Session has expired");
+  }
+  if (now - session.lastSeenAt >= TOUCH_INTERVAL_MS) {
+    const touched = { ...session, lastSeenAt: now };
+    // A lost race means another request already touched it: fine.
+    await kv.atomic()
+      .check(entry)
+      .set(keys.session(session.id), touched, {
+        expireIn: session.expiresAt - now,
+      })
+      .commit();
+    return touched;
+  }
+  return session;
+}
+
+/** Ends one session. */
+export async function endSession(kv: Deno.Kv, session: Session): Promise<void> {
+  await kv.atomic()
+    .delete(keys.session(session.id))
+    .delete(keys.sessionsByUser(session.username, session.id))
+    .commit();
+}
+
+/** Ends every session of a user (password change, disabling). */
+export async function endAllSessions(kv: Deno.Kv, username: string) {
+  for await (
+    const entry of kv.list({ prefix: keys.sessionsByUser(username) })
+  ) {
+    const sid = entry.key[entry.key.length - 1] as string;
+    await kv.atomic().delete(keys.session(sid)).delete(entry.key).commit();
+  }
+}

@@ -1,0 +1,78 @@
+/** The CapabilityStatement of a lab's FHIR base. */
+import { SEARCH_PARAMS } from "./search_params.ts";
+import { type CapabilityStatement, STORED_TYPES } from "./types.ts";
+
+const DOCS: Record<string, string> = {
+  blind:
+    "PHI: matched on whole values only (case- and accent-insensitive), through a blind index",
+};
+
+/** What `/fhir/{lab}/metadata` answers. */
+export function capabilityStatement(
+  base: string,
+  version: string,
+): CapabilityStatement {
+  return {
+    resourceType: "CapabilityStatement",
+    status: "active",
+    date: "2026-12-03",
+    kind: "instance",
+    software: { name: "LHCMS", version },
+    implementation: { description: "LHCMS dental lab case service", url: base },
+    fhirVersion: "4.0.1",
+    format: ["application/fhir+json", "json"],
+    rest: [{
+      mode: "server",
+      security: {
+        cors: false,
+        service: [{
+          coding: [{
+            system:
+              "http://terminology.hl7.org/CodeSystem/restful-security-service",
+            code: "OAuth",
+          }],
+        }],
+        description: "Bearer tokens from POST /auth/login",
+      },
+      resource: [
+        ...STORED_TYPES.map((type) => ({
+          type,
+          versioning: "versioned" as const,
+          readHistory: true,
+          updateCreate: false,
+          interaction: [
+            "read",
+            "vread",
+            "update",
+            "create",
+            "search-type",
+            "history-instance",
+          ]
+            .map((code) => ({ code: code as "read" })),
+          searchParam: [
+            { name: "_id", type: "token" as const },
+            ...(SEARCH_PARAMS[type] ?? []).map((p) => ({
+              name: p.name,
+              type: p.type,
+              ...(p.blind ? { documentation: DOCS.blind } : {}),
+            })),
+          ],
+        })),
+        {
+          type: "AuditEvent",
+          interaction: [{ code: "read" as const }, {
+            code: "search-type" as const,
+          }],
+          searchParam: ["date", "agent", "patient", "action"].map((name) => ({
+            name,
+            type: name === "date"
+              ? "date" as const
+              : name === "action"
+              ? "token" as const
+              : "reference" as const,
+          })),
+        },
+      ],
+    }],
+  };
+}

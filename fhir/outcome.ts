@@ -1,0 +1,66 @@
+/**
+ * OperationOutcome builders and the one mapping from errors to FHIR error
+ * responses. Unknown errors become a generic 500 without detail.
+ */
+import { LhcmsError, statusOf } from "../domain/errors.ts";
+import type { OperationOutcome, OperationOutcomeIssue } from "./types.ts";
+
+const ISSUE_CODE: Record<string, OperationOutcomeIssue["code"]> = {
+  invalid: "invalid",
+  unprocessable: "processing",
+  unauthenticated: "login",
+  forbidden: "forbidden",
+  not_found: "not-found",
+  gone: "deleted",
+  conflict: "conflict",
+  precondition_failed: "conflict",
+  not_modified: "informational",
+  unsupported_media_type: "not-supported",
+  too_many_requests: "throttled",
+};
+
+/** An OperationOutcome with one issue per problem of the error. */
+export function outcomeFor(error: LhcmsError): OperationOutcome {
+  const code = ISSUE_CODE[error.code] ?? "exception";
+  const issues: OperationOutcomeIssue[] = error.problems.length === 0
+    ? [{ severity: "error", code, diagnostics: error.message }]
+    : error.problems.map((p) => ({
+      severity: "error",
+      code,
+      diagnostics: `${error.message}: ${p.message}`,
+      ...(p.expression ? { expression: [p.expression] } : {}),
+    }));
+  return { resourceType: "OperationOutcome", issue: issues };
+}
+
+/** The HTTP status and OperationOutcome for any thrown value. */
+export function errorResponse(
+  error: unknown,
+): { status: number; body: OperationOutcome } {
+  if (error instanceof LhcmsError) {
+    return { status: statusOf[error.code], body: outcomeFor(error) };
+  }
+  return {
+    status: 500,
+    body: {
+      resourceType: "OperationOutcome",
+      issue: [{
+        severity: "fatal",
+        code: "exception",
+        diagnostics: "The server could not complete the request",
+      }],
+    },
+  };
+}
+
+/** An informational outcome, e.g. for `Prefer: return=OperationOutcome`. */
+export function informational(message: string): OperationOutcome {
+  return {
+    resourceType: "OperationOutcome",
+    issue: [{
+      severity: "information",
+      code: "informational",
+      diagnostics: message,
+    }],
+  };
+}

@@ -1,0 +1,187 @@
+/**
+ * Checks an incoming resource before it is stored: well-formed JSON of the
+ * type in the URL, an id that agrees with the URL, and the elements LHCMS
+ * relies on. Every problem is reported with its FHIRPath expression.
+ */
+import { fail, type Problem } from "../domain/errors.ts";
+import { relativeReference } from "./search_params.ts";
+import { FHIR_ID, isStoredType, type Resource } from "./types.ts";
+
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+const REQUIRED: Record<string, Record<string, string[] | undefined>> = {
+  ServiceRequest: {
+    status: [
+      "draft",
+      "active",
+      "on-hold",
+      "revoked",
+      "completed",
+      "entered-in-error",
+      "unknown",
+    ],
+    intent: [
+      "proposal",
+      "plan",
+      "directive",
+      "order",
+      "original-order",
+      "reflex-order",
+      "filler-order",
+      "instance-order",
+      "option",
+    ],
+    subject: undefined,
+  },
+  Task: {
+    status: [
+      "draft",
+      "requested",
+      "received",
+      "accepted",
+      "rejected",
+      "ready",
+      "cancelled",
+      "in-progress",
+      "on-hold",
+      "failed",
+      "completed",
+      "entered-in-error",
+    ],
+    intent: [
+      "unknown",
+      "proposal",
+      "plan",
+      "order",
+      "original-order",
+      "reflex-order",
+      "filler-order",
+      "instance-order",
+      "option",
+    ],
+  },
+};
+
+const GENDERS = ["male", "female", "other", "unknown"];
+
+/** Parses a request body as a resource of `type`; throws 400 on any problem. */
+export function parseResource(
+  text: string,
+  type: string,
+  urlId?: string,
+): Resource {
+  let body: Json;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw fail.invalid("Cannot read the body: it is not valid JSON");
+  }
+  if (body === null || typeof body !== "object" || Array.isArray(body)) {
+    throw fail.invalid("The body must be a JSON object");
+  }
+  if (body.resourceType !== type) {
+    throw fail.invalid(`The body is not a ${type}`, [{
+      message: `resourceType must be ${type}`,
+      expression: "resourceType",
+    }]);
+  }
+  if (
+    urlId === undefined && body.id !== undefined && typeof body.id !== "string"
+  ) {
+    throw fail.invalid("id must be a string", [{
+      message: "bad id",
+      expression: `${type}.id`,
+    }]);
+  }
+  if (urlId !== undefined && body.id !== urlId) {
+    throw fail.invalid(`The id in the body must be ${urlId}, as in the URL`, [{
+      message: "id differs from the URL",
+      expression: `${type}.id`,
+    }]);
+  }
+  return body as Resource;
+}
+
+/** Checks the elements LHCMS relies on; throws 422 listing every problem. */
+export function checkResource(resource: Resource): void {
+  const r = resource as Json;
+  const type = resource.resourceType;
+  const problems: Problem[] = [];
+  if (!isStoredType(type)) throw fail.invalid(`${type} is not supported`);
+  if (r.id !== undefined && !FHIR_ID.test(r.id)) {
+    problems.push({
+      message: "id is not a valid FHIR id",
+      expression: `${type}.id`,
+    });
+  }
+  for (const [field, allowed] of Object.entries(REQUIRED[type] ?? {})) {
+    const value = r[field];
+    if (value === undefined || value === null) {
+      problems.push({
+        message: `${field} is required`,
+        expression: `${type}.${field}`,
+      });
+    } else if (allowed && !allowed.includes(value)) {
+      problems.push({
+        message: `${field} must be one of ${allowed.join(", ")}`,
+        expression: `${type}.${field}`,
+      });
+    }
+  }
+  if (
+    type === "Patient" && r.gender !== undefined && !GENDERS.includes(r.gender)
+  ) {
+    problems.push({
+      message: "gender is not a known code",
+      expression: "Patient.gender",
+    });
+  }
+  for (const date of ["birthDate", "authoredOn", "lastModified"]) {
+    if (
+      r[date] !== undefined &&
+      !/^\d{4}(-\d{2}(-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?)?)?$/.test(r[date])
+    ) {
+      problems.push({
+        message: `${date} is not a valid date`,
+        expression: `${type}.${date}`,
+      });
+    }
+  }
+  if (problems.length > 0) {
+    throw fail.unprocessable(`Cannot accept the ${type}`, problems);
+  }
+}
+
+/** A relative reference found in a resource, with where it was found. */
+export interface FoundReference {
+  ref: string;
+  expression: string;
+}
+
+/**
+ * Lists the relative references of a resource ("Patient/123"), walking
+ * every element. Contained ("#x"), logical and absolute references to
+ * other servers are left out: they are not this lab's records.
+ */
+export function localReferences(resource: Resource): FoundReference[] {
+  const out: FoundReference[] = [];
+  const walk = (node: Json, path: string) => {
+    if (Array.isArray(node)) {
+      node.forEach((item, i) => walk(item, `${path}[${i}]`));
+    } else if (node && typeof node === "object") {
+      if (
+        typeof node.reference === "string" &&
+        !/^(https?:|urn:|#)/.test(node.reference)
+      ) {
+        const ref = relativeReference(node.reference);
+        if (ref) out.push({ ref, expression: `${path}.reference` });
+      }
+      for (const [key, value] of Object.entries(node)) {
+        if (key !== "reference") walk(value, `${path}.${key}`);
+      }
+    }
+  };
+  walk(resource, resource.resourceType);
+  return out;
+}

@@ -1,0 +1,110 @@
+/** `/admin`: labs, practices and users, for the admin role. */
+import { type Context, Hono } from "hono";
+import { auditRecord, commitAudit, searchAudit } from "../domain/audit.ts";
+import {
+  createLab,
+  createPractice,
+  createUser,
+  type Lab,
+  listAll,
+  type Practice,
+  publicUser,
+  type User,
+} from "../domain/directory.ts";
+import { fail } from "../domain/errors.ts";
+import { keys } from "../domain/kv_keys.ts";
+import { can } from "../domain/roles.ts";
+import type { AppDeps, AppEnv } from "./env.ts";
+import { authenticate, network } from "./middleware.ts";
+
+/** The `/admin` router. */
+export function adminRoutes(deps: AppDeps) {
+  const app = new Hono<AppEnv>();
+  app.use("*", authenticate(deps), async (c, next) => {
+    if (!can(c.var.caller.user.role, "admin:manage")) {
+      throw fail.forbidden("Administration needs the admin role");
+    }
+    await next();
+  });
+
+  app.post("/labs", async (c) => {
+    const lab = await createLab(
+      deps.kv,
+      deps.keyRing,
+      await jsonBody(c),
+      deps.clock(),
+    );
+    await auditAdmin(deps, c, "Lab", lab.id);
+    return c.json(lab, 201);
+  });
+  app.get(
+    "/labs",
+    async (c) => c.json(await listAll<Lab>(deps.kv, keys.labs())),
+  );
+
+  app.post("/practices", async (c) => {
+    const practice = await createPractice(
+      deps.kv,
+      await jsonBody(c),
+      deps.clock(),
+    );
+    await auditAdmin(deps, c, "Practice", practice.id);
+    return c.json(practice, 201);
+  });
+  app.get(
+    "/practices",
+    async (c) => c.json(await listAll<Practice>(deps.kv, keys.practices())),
+  );
+
+  app.post("/users", async (c) => {
+    const user = await createUser(deps.kv, await jsonBody(c), deps.clock());
+    await auditAdmin(deps, c, "User", user.username);
+    return c.json(user, 201);
+  });
+  app.get("/users", async (c) => {
+    const users = await listAll<User>(deps.kv, keys.users());
+    return c.json(users.map(publicUser));
+  });
+
+  app.get("/audit-events", async (c) => {
+    const page = await searchAudit(
+      deps.kv,
+      "system",
+      {},
+      100,
+      c.req.query("cursor"),
+    );
+    return c.json(page);
+  });
+
+  return app;
+}
+
+async function jsonBody(c: Context): Promise<Record<string, unknown>> {
+  const body = await c.req.json().catch(() => undefined);
+  if (body === null || typeof body !== "object" || Array.isArray(body)) {
+    throw fail.invalid("The body must be a JSON object");
+  }
+  return body;
+}
+
+async function auditAdmin(
+  deps: AppDeps,
+  c: Context<AppEnv>,
+  type: string,
+  id: string,
+) {
+  const { user } = c.var.caller;
+  await commitAudit(
+    deps.kv,
+    auditRecord({
+      subtype: "create",
+      action: "C",
+      outcome: "0",
+      agent: { who: user.username, role: user.role },
+      network: network(c),
+      entity: { type, id },
+    }, deps.clock()),
+  );
+  deps.auditWake("system");
+}

@@ -1,0 +1,115 @@
+/**
+ * The whole HTTP surface: one Hono app with the routers mounted, security
+ * headers, and the single place where errors become responses.
+ */
+import { type Context, Hono } from "hono";
+import { secureHeaders } from "hono/secure-headers";
+import { auditRecord, commitAudit } from "../domain/audit.ts";
+import { LhcmsError, statusOf } from "../domain/errors.ts";
+import { keys } from "../domain/kv_keys.ts";
+import { errorResponse } from "../fhir/outcome.ts";
+import { adminRoutes } from "./admin.ts";
+import { authRoutes } from "./auth.ts";
+import type { AppDeps, AppEnv } from "./env.ts";
+import { fhirResponse } from "./fhir_support.ts";
+import { fhirRoutes } from "./fhir.ts";
+import { requestLogging } from "./middleware.ts";
+import { auditDraft } from "./fhir_support.ts";
+
+/** Builds the LHCMS application. */
+export function buildApp(deps: AppDeps) {
+  const app = new Hono<AppEnv>();
+  app.use("*", requestLogging(deps));
+  app.use("*", secureHeaders({ strictTransportSecurity: false }));
+  app.use("*", async (c, next) => {
+    await next();
+    c.header("Cache-Control", "no-store");
+  });
+
+  app.get("/health", (c) => c.json({ status: "ok", version: deps.version }));
+  app.get("/.well-known/jwks.json", (c) => c.json(deps.tokens.publicKeys()));
+  app.route("/auth", authRoutes(deps));
+  app.route("/admin", adminRoutes(deps));
+  app.route("/fhir", fhirRoutes(deps));
+
+  app.notFound((c) => {
+    if (isFhir(c)) {
+      return fhirResponse(
+        errorResponse(new LhcmsError("not_found", "No such endpoint")).body,
+        404,
+      );
+    }
+    return c.json({ error: "not_found", message: "No such endpoint" }, 404);
+  });
+  app.onError(async (error, c) => await handleError(deps, error, c));
+  return app;
+}
+
+function isFhir(c: Context): boolean {
+  return new URL(c.req.url).pathname.startsWith("/fhir/");
+}
+
+/**
+ * The one place errors become responses. A failed FHIR interaction by a
+ * signed-in caller is audited too (45 CFR 164.312(b)).
+ */
+async function handleError(deps: AppDeps, error: Error, c: Context<AppEnv>) {
+  if (!(error instanceof LhcmsError)) {
+    c.var.log?.error("unhandled error", {
+      name: error.name,
+      message: error.message,
+    });
+  }
+  if (isFhir(c)) {
+    await auditFailure(deps, c, error);
+    const { status, body } = errorResponse(error);
+    const headers: Record<string, string> = status === 401
+      ? { "WWW-Authenticate": "Bearer" }
+      : {};
+    return fhirResponse(body, status, headers);
+  }
+  if (error instanceof LhcmsError) {
+    const headers: Record<string, string> = error.code === "unauthenticated"
+      ? { "WWW-Authenticate": "Bearer" }
+      : {};
+    return c.json(
+      { error: error.code, message: error.message },
+      statusOf[error.code] as 400,
+      headers,
+    );
+  }
+  return c.json({
+    error: "internal",
+    message: "The server could not complete the request",
+  }, 500);
+}
+
+async function auditFailure(deps: AppDeps, c: Context<AppEnv>, error: Error) {
+  const caller = c.var.caller;
+  if (!caller) return;
+  const lab = c.req.param("lab") ?? new URL(c.req.url).pathname.split("/")[2];
+  const interaction = c.var.interaction;
+  const labExists = (await deps.kv.get(keys.lab(lab))).value !== null;
+  const code = error instanceof LhcmsError ? error.code : "internal";
+  const draft = auditDraft(
+    c,
+    lab,
+    interaction?.subtype ?? c.req.method.toLowerCase(),
+    interaction?.action ?? "E",
+    {
+      outcome: error instanceof LhcmsError ? "4" : "8",
+      outcomeCode: code,
+      entity: interaction?.entity,
+    },
+  );
+  // An attempt on a lab that does not exist goes to the system trail.
+  if (!labExists) delete draft.lab;
+  try {
+    await commitAudit(deps.kv, auditRecord(draft, deps.clock()));
+    deps.auditWake(labExists ? { lab } : "system");
+  } catch (auditError) {
+    c.var.log?.error("audit of a failure could not be committed", {
+      message: (auditError as Error).message,
+    });
+  }
+}

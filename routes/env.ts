@@ -1,0 +1,47 @@
+/** What every router receives, and the typed context variables it sets. */
+import type { AuditScope } from "../domain/kv_keys.ts";
+import type { KeyRing } from "../domain/crypto.ts";
+import type { Logger } from "../domain/log.ts";
+import type { Session, SessionLimits } from "../domain/sessions.ts";
+import type { TokenService } from "../domain/tokens.ts";
+import type { User } from "../domain/directory.ts";
+
+/** Services shared by the routers, built once in `main.ts`. */
+export interface AppDeps {
+  kv: Deno.Kv;
+  keyRing: KeyRing;
+  tokens: TokenService;
+  clock: () => Date;
+  log: Logger;
+  sessionLimits: SessionLimits;
+  /** Tells the audit writer that a scope has pending records. */
+  auditWake: (scope: AuditScope) => void;
+  /** External base URL, when the server sits behind a proxy. */
+  publicUrl?: string;
+  version: string;
+}
+
+/** The authenticated caller of a request. */
+export interface Caller {
+  user: User;
+  session: Session;
+}
+
+/** Hono environment of LHCMS routers. */
+export type AppEnv = {
+  Variables: {
+    requestId: string;
+    log: Logger;
+    caller: Caller;
+    /** The FHIR interaction under way, so a failure can be audited. */
+    interaction: Interaction;
+  };
+};
+
+/** A FHIR interaction, recorded when a request starts. */
+export interface Interaction {
+  lab: string;
+  subtype: string;
+  action: "C" | "R" | "U" | "D" | "E";
+  entity?: { type: string; id?: string };
+}

@@ -1,0 +1,326 @@
+/**
+ * `/fhir/{lab}`: the FHIR R4 REST API of one lab. Every route checks that
+ * the caller may act at the lab and that the role may do the interaction;
+ * every interaction, refused ones included, leaves one audit record.
+ */
+import { type Context, Hono } from "hono";
+import { auditRecord, commitAudit } from "../domain/audit.ts";
+import { mayAccessLab } from "../domain/directory.ts";
+import { fail } from "../domain/errors.ts";
+import { resolveReferences } from "../domain/references.ts";
+import { searchResources } from "../domain/resource_search.ts";
+import {
+  blindFor,
+  createResource,
+  readHistory,
+  readResource,
+  readVersion,
+  updateResource,
+} from "../domain/resources.ts";
+import { historyBundle, searchBundle } from "../fhir/bundle.ts";
+import { capabilityStatement } from "../fhir/capability.ts";
+import { parseSearch } from "../fhir/search.ts";
+import { FHIR_ID, isStoredType, type Resource } from "../fhir/types.ts";
+import {
+  checkResource,
+  localReferences,
+  parseResource,
+} from "../fhir/validate.ts";
+import { auditRoutes } from "./fhir_audit.ts";
+import type { AppDeps, AppEnv, Interaction } from "./env.ts";
+import { authenticate } from "./middleware.ts";
+import {
+  auditDraft,
+  checkStatusOnlyChange,
+  fhirBase,
+  fhirResponse,
+  patientOf,
+  requirePermission,
+  statusOnly,
+  versionHeaders,
+  visibilityOf,
+} from "./fhir_support.ts";
+
+const LAB_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const MAX_BODY_BYTES = 1_000_000;
+
+/** The `/fhir` router. */
+export function fhirRoutes(deps: AppDeps) {
+  const app = new Hono<AppEnv>();
+
+  app.get(
+    "/:lab/metadata",
+    (c) =>
+      fhirResponse(
+        capabilityStatement(
+          fhirBase(deps, c, c.req.param("lab")),
+          deps.version,
+        ),
+      ),
+  );
+
+  app.use("/:lab/*", authenticate(deps), async (c, next) => {
+    const lab = c.req.param("lab") ?? "";
+    if (
+      !LAB_ID.test(lab) ||
+      !(await mayAccessLab(deps.kv, c.var.caller.user, lab))
+    ) {
+      throw fail.forbidden("You have no access to this lab");
+    }
+    await next();
+  });
+
+  app.route("/:lab/AuditEvent", auditRoutes(deps));
+
+  app.get(
+    "/:lab/:type",
+    (c) => search(deps, c, new URL(c.req.url).searchParams),
+  );
+  app.post("/:lab/:type/_search", async (c) => {
+    const form = new URLSearchParams(await c.req.text());
+    for (const [k, v] of new URL(c.req.url).searchParams) form.append(k, v);
+    return search(deps, c, form);
+  });
+  app.post("/:lab/:type", (c) => create(deps, c));
+  app.get("/:lab/:type/:id", (c) => read(deps, c));
+  app.put("/:lab/:type/:id", (c) => update(deps, c));
+  app.get("/:lab/:type/:id/_history", (c) => history(deps, c));
+  app.get("/:lab/:type/:id/_history/:vid", (c) => vread(deps, c));
+  app.on(["DELETE", "PATCH"], "/:lab/:type/*", () => {
+    throw fail.invalid("This interaction is not supported yet");
+  });
+  return app;
+}
+
+/** Reads lab, type and id from the path and notes the interaction for the audit. */
+function begin(
+  c: Context<AppEnv>,
+  subtype: string,
+  action: Interaction["action"],
+): { lab: string; type: string; id?: string } {
+  const lab = c.req.param("lab") as string;
+  const type = c.req.param("type") as string;
+  const id = c.req.param("id");
+  c.set("interaction", { lab, subtype, action, entity: { type, id } });
+  if (!isStoredType(type)) {
+    throw fail.invalid(`Resource type ${type} is not supported`);
+  }
+  if (id !== undefined && !FHIR_ID.test(id)) {
+    throw fail.invalid("The id is not a valid FHIR id");
+  }
+  return { lab, type, id };
+}
+
+async function bodyText(c: Context): Promise<string> {
+  const contentType = c.req.header("Content-Type") ?? "";
+  if (!/^application\/(fhir\+)?json\b/.test(contentType)) {
+    throw fail.invalid("Content-Type must be application/fhir+json");
+  }
+  const text = await c.req.text();
+  if (text.length > MAX_BODY_BYTES) throw fail.invalid("The body is too large");
+  return text;
+}
+
+async function create(deps: AppDeps, c: Context<AppEnv>) {
+  const { lab, type } = begin(c, "create", "C");
+  const caller = c.var.caller;
+  requirePermission(caller, type, "create");
+  const resource = parseResource(await bodyText(c), type);
+  delete resource.id;
+  checkResource(resource);
+  const visibility = visibilityOf(caller);
+  const { practice } = await resolveReferences(
+    deps,
+    lab,
+    localReferences(resource),
+    visibility,
+  );
+
+  const now = deps.clock();
+  const created = await createResource(deps, lab, resource, {
+    practice,
+    now,
+    audit: auditRecord(
+      auditDraft(c, lab, "create", "C", { patient: patientOf(resource) }),
+      now,
+    ),
+  });
+  deps.auditWake({ lab });
+  const base = fhirBase(deps, c, lab);
+  return respondWithResource(c, created, 201, base);
+}
+
+async function read(deps: AppDeps, c: Context<AppEnv>) {
+  const { lab, type, id } = begin(c, "read", "R");
+  requirePermission(c.var.caller, type, "read");
+  const { resource } = await readResource(
+    deps,
+    lab,
+    type,
+    id!,
+    visibilityOf(c.var.caller),
+  );
+
+  await auditRead(deps, c, lab, "read", { type, id }, patientOf(resource));
+  const headers = versionHeaders(fhirBase(deps, c, lab), resource);
+  delete (headers as Record<string, string>).Location;
+  if (c.req.header("If-None-Match") === headers.ETag) {
+    return fhirResponse(null, 304, headers);
+  }
+  return fhirResponse(resource, 200, headers);
+}
+
+async function vread(deps: AppDeps, c: Context<AppEnv>) {
+  const { lab, type, id } = begin(c, "vread", "R");
+  requirePermission(c.var.caller, type, "read");
+  const vid = Number(c.req.param("vid"));
+  if (!Number.isInteger(vid) || vid < 1) {
+    throw fail.invalid("The version id is not valid");
+  }
+  const resource = await readVersion(
+    deps,
+    lab,
+    type,
+    id!,
+    vid,
+    visibilityOf(c.var.caller),
+  );
+
+  await auditRead(deps, c, lab, "vread", { type, id }, patientOf(resource));
+  const headers = versionHeaders(fhirBase(deps, c, lab), resource);
+  delete (headers as Record<string, string>).Location;
+  return fhirResponse(resource, 200, headers);
+}
+
+async function history(deps: AppDeps, c: Context<AppEnv>) {
+  const { lab, type, id } = begin(c, "history-instance", "R");
+  requirePermission(c.var.caller, type, "read");
+  const versions = await readHistory(
+    deps,
+    lab,
+    type,
+    id!,
+    visibilityOf(c.var.caller),
+  );
+
+  const latest = versions.find((v) => v.resource)?.resource;
+  await auditRead(
+    deps,
+    c,
+    lab,
+    "history-instance",
+    { type, id },
+    latest && patientOf(latest),
+  );
+  return fhirResponse(historyBundle(fhirBase(deps, c, lab), type, versions));
+}
+
+async function update(deps: AppDeps, c: Context<AppEnv>) {
+  const { lab, type, id } = begin(c, "update", "U");
+  const caller = c.var.caller;
+  const limited = statusOnly(caller, type);
+  if (!limited) requirePermission(caller, type, "update");
+  const resource = parseResource(await bodyText(c), type, id) as Resource & {
+    id: string;
+  };
+  checkResource(resource);
+  const visibility = visibilityOf(caller);
+  await resolveReferences(deps, lab, localReferences(resource), visibility);
+
+  const now = deps.clock();
+  const updated = await updateResource(deps, lab, resource, {
+    visibility,
+    now,
+    ifMatch: parseIfMatch(c.req.header("If-Match")),
+    authorize: limited ? checkStatusOnlyChange : undefined,
+    audit: auditRecord(
+      auditDraft(c, lab, "update", "U", { patient: patientOf(resource) }),
+      now,
+    ),
+  });
+  deps.auditWake({ lab });
+  return respondWithResource(c, updated, 200, fhirBase(deps, c, lab));
+}
+
+async function search(
+  deps: AppDeps,
+  c: Context<AppEnv>,
+  params: URLSearchParams,
+) {
+  const { lab, type } = begin(c, "search-type", "E");
+  requirePermission(c.var.caller, type, "read");
+  const lenient = /handling=lenient/.test(c.req.header("Prefer") ?? "");
+  const query = await parseSearch(
+    type,
+    params,
+    blindFor(deps.keyRing, lab, type),
+    lenient,
+  );
+  const page = await searchResources(
+    deps,
+    lab,
+    type,
+    query,
+    visibilityOf(c.var.caller),
+  );
+
+  const patient = params.get("patient") ?? params.get("subject") ?? undefined;
+  await auditRead(
+    deps,
+    c,
+    lab,
+    "search-type",
+    { type },
+    patient?.replace(/^.*Patient\//, ""),
+    query.auditQuery,
+  );
+  return fhirResponse(
+    searchBundle(
+      fhirBase(deps, c, lab),
+      type,
+      params,
+      page.resources,
+      page.next,
+    ),
+  );
+}
+
+function parseIfMatch(header: string | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  const m = /^(?:W\/)?"(\d+)"$/.exec(header.trim());
+  if (!m) throw fail.invalid('If-Match must be an ETag such as W/"3"');
+  return Number(m[1]);
+}
+
+function respondWithResource(
+  c: Context,
+  resource: Resource,
+  status: number,
+  base: string,
+) {
+  const headers = versionHeaders(base, resource);
+  const prefer = c.req.header("Prefer") ?? "";
+  if (/return=minimal/.test(prefer)) return fhirResponse(null, status, headers);
+  return fhirResponse(resource, status, headers);
+}
+
+/** Commits a read's audit record before the response leaves. */
+async function auditRead(
+  deps: AppDeps,
+  c: Context<AppEnv>,
+  lab: string,
+  subtype: string,
+  entity: { type: string; id?: string },
+  patient?: string,
+  query?: string,
+) {
+  const action = subtype === "search-type" ? "E" : "R";
+  await commitAudit(
+    deps.kv,
+    auditRecord(
+      auditDraft(c, lab, subtype, action, { entity, patient, query }),
+      deps.clock(),
+    ),
+  );
+  deps.auditWake({ lab });
+}

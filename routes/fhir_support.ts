@@ -1,0 +1,142 @@
+/**
+ * Helpers of the FHIR router: responses in `application/fhir+json`,
+ * permissions per resource type, and the audit record of a request.
+ */
+import type { Context } from "hono";
+import type { AuditAction, AuditRecord } from "../domain/audit.ts";
+import { fail } from "../domain/errors.ts";
+import type { Visibility } from "../domain/resources.ts";
+import { can, type Permission } from "../domain/roles.ts";
+import type { Resource } from "../fhir/types.ts";
+import type { AppDeps, AppEnv, Caller } from "./env.ts";
+import { network } from "./middleware.ts";
+
+/** The FHIR media type of every response. */
+export const FHIR_JSON = "application/fhir+json; charset=utf-8";
+
+/** A FHIR JSON response. */
+export function fhirResponse(
+  body: unknown,
+  status = 200,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(body === null ? null : JSON.stringify(body), {
+    status,
+    headers: { "Content-Type": FHIR_JSON, ...headers },
+  });
+}
+
+/** ETag, Last-Modified and Location headers of a stored resource. */
+export function versionHeaders(
+  base: string,
+  resource: Resource,
+): Record<string, string> {
+  const version = resource.meta?.versionId ?? "1";
+  return {
+    ETag: `W/"${version}"`,
+    "Last-Modified": new Date(resource.meta?.lastUpdated ?? Date.now())
+      .toUTCString(),
+    Location:
+      `${base}/${resource.resourceType}/${resource.id}/_history/${version}`,
+  };
+}
+
+/** The base URL of a lab's FHIR endpoint as the client sees it. */
+export function fhirBase(deps: AppDeps, c: Context, lab: string): string {
+  const origin = deps.publicUrl ?? new URL(c.req.url).origin;
+  return `${origin}/fhir/${lab}`;
+}
+
+type Verb = "create" | "read" | "update";
+
+const AREA: Record<string, "case" | "patient" | "directory"> = {
+  ServiceRequest: "case",
+  Task: "case",
+  Patient: "patient",
+  Practitioner: "directory",
+  Organization: "directory",
+};
+
+/** Throws 403 unless the caller's role may `verb` resources of `type`. */
+export function requirePermission(caller: Caller, type: string, verb: Verb) {
+  const permission = `${AREA[type]}:${verb}` as Permission;
+  if (!can(caller.user.role, permission)) {
+    throw fail.forbidden(
+      `The ${caller.user.role} role may not ${verb} ${type}`,
+    );
+  }
+}
+
+/** Whether the caller may only change a Task's status fields. */
+export function statusOnly(caller: Caller, type: string): boolean {
+  return type === "Task" && !can(caller.user.role, "case:update") &&
+    can(caller.user.role, "case:update_status");
+}
+
+// A technician "updates case status": these Task elements and nothing else.
+const STATUS_FIELDS = new Set([
+  "status",
+  "businessStatus",
+  "statusReason",
+  "owner",
+  "lastModified",
+  "executionPeriod",
+  "meta",
+  "text",
+]);
+
+/** Refuses a Task change that touches more than its status elements. */
+export function checkStatusOnlyChange(previous: Resource, next: Resource) {
+  const before = previous as unknown as Record<string, unknown>;
+  const after = next as unknown as Record<string, unknown>;
+  const fields = new Set([...Object.keys(before), ...Object.keys(after)]);
+  for (const field of fields) {
+    if (STATUS_FIELDS.has(field)) continue;
+    if (JSON.stringify(before[field]) !== JSON.stringify(after[field])) {
+      throw fail.forbidden(
+        `A technician may change only the status of a Task, not ${field}`,
+      );
+    }
+  }
+}
+
+/** What a dentist may see: their practice's records. */
+export function visibilityOf(caller: Caller): Visibility {
+  return caller.user.role === "dentist"
+    ? { practice: caller.user.practice ?? "-" }
+    : {};
+}
+
+/** The patient a resource is about, for the audit trail. */
+export function patientOf(resource: Resource): string | undefined {
+  if (resource.resourceType === "Patient") return resource.id;
+  const r = resource as {
+    subject?: { reference?: string };
+    for?: { reference?: string };
+  };
+  const ref = r.subject?.reference ?? r.for?.reference;
+  return ref?.startsWith("Patient/") ? ref.slice("Patient/".length) : undefined;
+}
+
+/** An audit record draft for a FHIR interaction by the caller. */
+export function auditDraft(
+  c: Context<AppEnv>,
+  lab: string,
+  subtype: string,
+  action: AuditAction,
+  extra: Partial<AuditRecord> = {},
+): Omit<AuditRecord, "id" | "recorded"> {
+  const caller = c.var.caller;
+  return {
+    subtype,
+    action,
+    outcome: "0",
+    agent: {
+      who: caller?.user.username ?? "anonymous",
+      role: caller?.user.role,
+    },
+    network: network(c),
+    lab,
+    ...extra,
+  };
+}

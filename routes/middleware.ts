@@ -1,0 +1,69 @@
+/** Middleware shared by the routers: request ids, logging, authentication. */
+import type { Context, MiddlewareHandler } from "hono";
+import { getConnInfo } from "hono/deno";
+import { fail } from "../domain/errors.ts";
+import { type Session, useSession } from "../domain/sessions.ts";
+import type { User } from "../domain/directory.ts";
+import { keys } from "../domain/kv_keys.ts";
+import type { AppDeps, AppEnv } from "./env.ts";
+
+/** Gives each request an id and a logger, and logs its outcome (no query string). */
+export function requestLogging(deps: AppDeps): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const requestId = crypto.randomUUID();
+    c.set("requestId", requestId);
+    c.set("log", deps.log.with({ requestId }));
+    const started = performance.now();
+    await next();
+    c.header("X-Request-Id", requestId);
+    c.var.log.info("request", {
+      method: c.req.method,
+      path: new URL(c.req.url).pathname,
+      status: c.res.status,
+      ms: Math.round(performance.now() - started),
+      user: c.var.caller?.user.username,
+    });
+  };
+}
+
+/**
+ * Requires a valid bearer token bound to a live session of an enabled user,
+ * and sets `caller`.
+ */
+export function authenticate(deps: AppDeps): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const header = c.req.header("Authorization") ?? "";
+    const match = /^Bearer ([A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+)$/
+      .exec(header);
+    if (!match) throw fail.unauthenticated("A bearer token is required");
+    const now = deps.clock();
+    const claims = await deps.tokens.verify(match[1], now);
+    const [sessionEntry, userEntry] = await deps.kv.getMany<[Session, User]>([
+      keys.session(claims.sid),
+      keys.user(claims.sub),
+    ]);
+    const session = await useSession(
+      deps.kv,
+      sessionEntry,
+      now.getTime(),
+      deps.sessionLimits,
+    );
+    const user = userEntry.value;
+    if (!user || user.disabled || session.username !== user.username) {
+      throw fail.unauthenticated("Session has ended");
+    }
+    c.set("caller", { user, session });
+    await next();
+  };
+}
+
+/** The client's network address and user agent, for the audit trail. */
+export function network(c: Context): { address?: string; userAgent?: string } {
+  let address: string | undefined;
+  try {
+    address = getConnInfo(c).remote.address;
+  } catch {
+    address = undefined;
+  }
+  return { address, userAgent: c.req.header("User-Agent")?.slice(0, 200) };
+}

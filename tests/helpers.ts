@@ -1,0 +1,222 @@
+// deno-lint-ignore-file no-explicit-any
+/**
+ * Test helpers: a real LHCMS server on a loopback port over a real KV file
+ * in a temporary folder, a clock the test moves, and one call that builds a
+ * lab with a user of every role.
+ */
+import { Client } from "fhir-kit-client";
+import { encodeBase64, loadConfig } from "../domain/config.ts";
+import { jsonLogger } from "../domain/log.ts";
+import { start } from "../main.ts";
+
+export const ADMIN = { username: "root", password: "root-password-for-tests" };
+export const PASSWORD = "a-long-test-password";
+export const FIXTURES = new URL(
+  "../../shared/fixtures/fhir-r4-examples/",
+  import.meta.url,
+);
+
+/** A clock that stands still until the test moves it. */
+export class TestClock {
+  #now: number;
+  constructor(start = Date.parse("2026-12-03T09:00:00Z")) {
+    this.#now = start;
+  }
+  now = (): Date => new Date(this.#now);
+  advance(ms: number) {
+    this.#now += ms;
+  }
+}
+
+/** A running test server. */
+export interface TestServer {
+  url: string;
+  kv: Deno.Kv;
+  dir: string;
+  kvPath: string;
+  clock: TestClock;
+  adminToken: string;
+  close(): Promise<void>;
+}
+
+/** Starts LHCMS on a random loopback port with a fresh KV file. */
+export async function startTestServer(): Promise<TestServer> {
+  const dir = await Deno.makeTempDir({ prefix: "lhcms-test-" });
+  const kvPath = `${dir}/lhcms.kv`;
+  const clock = new TestClock();
+  const config = loadConfig({
+    PORT: "0",
+    LHCMS_HOSTNAME: "127.0.0.1",
+    LHCMS_KV_PATH: kvPath,
+    LHCMS_BOOTSTRAP_ADMIN: `${ADMIN.username}:${ADMIN.password}`,
+    LHCMS_MASTER_KEY: encodeBase64(crypto.getRandomValues(new Uint8Array(32))),
+  });
+  const running = await start(config, {
+    clock: clock.now,
+    log: jsonLogger({}, true),
+  });
+  const adminToken = await login(running.url, ADMIN.username, ADMIN.password);
+  return {
+    url: running.url,
+    kv: running.kv,
+    dir,
+    kvPath,
+    clock,
+    adminToken,
+    close: async () => {
+      await running.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** Signs in and returns the access token; throws on failure. */
+export async function login(
+  url: string,
+  username: string,
+  password: string,
+): Promise<string> {
+  const res = await fetch(`${url}/auth/login`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ username, password }),
+  });
+  const body = await res.json();
+  if (res.status !== 200) {
+    throw new Error(`login ${username}: ${res.status} ${JSON.stringify(body)}`);
+  }
+  return body.access_token;
+}
+
+/** A plain HTTP call with an optional bearer token and JSON body. */
+export async function call(
+  url: string,
+  method: string,
+  path: string,
+  token?: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; body: any }> {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: {
+      ...(token ? { Authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined
+        ? { "Content-Type": "application/fhir+json" }
+        : {}),
+      ...headers,
+    },
+    body: body === undefined
+      ? undefined
+      : typeof body === "string"
+      ? body
+      : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    // keep the text
+  }
+  return { status: res.status, headers: res.headers, body: parsed };
+}
+
+/** Tokens of a lab's users, one per role, plus the practice's dentist. */
+export interface LabUsers {
+  lab: string;
+  practice: string;
+  tokens: Record<
+    | "lab_admin"
+    | "lab_technician"
+    | "dentist"
+    | "compliance_officer"
+    | "viewer",
+    string
+  >;
+}
+
+/** Creates a lab, a practice sending to it, and a user of every role. */
+export async function setupLab(
+  server: TestServer,
+  lab: string,
+): Promise<LabUsers> {
+  const practice = `${lab}-practice`;
+  await expectCreated(
+    call(server.url, "POST", "/admin/labs", server.adminToken, {
+      id: lab,
+      name: `Lab ${lab}`,
+    }),
+  );
+  await expectCreated(
+    call(server.url, "POST", "/admin/practices", server.adminToken, {
+      id: practice,
+      name: `Practice of ${lab}`,
+      labs: [lab],
+    }),
+  );
+  const roles = [
+    "lab_admin",
+    "lab_technician",
+    "dentist",
+    "compliance_officer",
+    "viewer",
+  ] as const;
+  const tokens = {} as LabUsers["tokens"];
+  for (const role of roles) {
+    const username = `${lab}-${role}`;
+    await expectCreated(
+      call(server.url, "POST", "/admin/users", server.adminToken, {
+        username,
+        password: PASSWORD,
+        role,
+        ...(role === "dentist" ? { practice } : { labs: [lab] }),
+      }),
+    );
+    tokens[role] = await login(server.url, username, PASSWORD);
+  }
+  return { lab, practice, tokens };
+}
+
+async function expectCreated(pending: ReturnType<typeof call>) {
+  const res = await pending;
+  if (res.status !== 201) {
+    throw new Error(`setup failed: ${res.status} ${JSON.stringify(res.body)}`);
+  }
+}
+
+/** A fhir-kit-client for a lab's base URL, as a practice system would use it. */
+export function fhirClient(
+  server: TestServer,
+  lab: string,
+  token: string,
+): Client {
+  return new Client({
+    baseUrl: `${server.url}/fhir/${lab}`,
+    bearerToken: token,
+  });
+}
+
+/** Reads a fixture from ../shared/fixtures. */
+export async function fixture<T = any>(name: string): Promise<T> {
+  return JSON.parse(await Deno.readTextFile(new URL(name, FIXTURES)));
+}
+
+/** Waits until the audit writer has sealed every pending record. */
+export async function auditSettled(server: TestServer, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let pending = 0;
+    for await (const e of server.kv.list({ prefix: ["lab"] })) {
+      if (e.key[2] === "audit_pending") pending++;
+    }
+    for await (
+      const _ of server.kv.list({ prefix: ["system", "audit_pending"] })
+    ) pending++;
+    if (pending === 0) return;
+    if (Date.now() > deadline) {
+      throw new Error(`${pending} audit records still pending`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
