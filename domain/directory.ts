@@ -3,6 +3,7 @@
  * and whether a caller may act at a lab. Administration calls these; so do
  * `scripts/admin.ts` and the bootstrap at start-up.
  */
+import { addPendingAudit, type AuditRecord } from "./audit.ts";
 import { fail } from "./errors.ts";
 import type { KeyRing } from "./crypto.ts";
 import { keys } from "./kv_keys.ts";
@@ -80,12 +81,16 @@ async function checkLabsExist(kv: Deno.Kv, labs: unknown): Promise<string[]> {
   return unique;
 }
 
-/** Creates a lab and its first encryption keys in one commit. */
+/**
+ * Creates a lab and its first encryption keys in one commit, with the
+ * audit record of the change when one is given.
+ */
 export async function createLab(
   kv: Deno.Kv,
   keyRing: KeyRing,
   input: { id?: unknown; name?: unknown },
   now = new Date(),
+  audit?: AuditRecord,
 ): Promise<Lab> {
   const lab: Lab = {
     id: checkId("lab", input.id),
@@ -96,6 +101,9 @@ export async function createLab(
     .check({ key: keys.lab(lab.id), versionstamp: null })
     .set(keys.lab(lab.id), lab);
   await keyRing.addLabKeys(op, lab.id);
+  if (audit) {
+    addPendingAudit(op, { ...audit, entity: { type: "Lab", id: lab.id } });
+  }
   const result = await op.commit();
   if (!result.ok) throw fail.conflict(`Cannot create lab ${lab.id}: it exists`);
   return lab;
@@ -106,6 +114,7 @@ export async function createPractice(
   kv: Deno.Kv,
   input: { id?: unknown; name?: unknown; labs?: unknown },
   now = new Date(),
+  audit?: AuditRecord,
 ): Promise<Practice> {
   const practice: Practice = {
     id: checkId("practice", input.id),
@@ -113,10 +122,16 @@ export async function createPractice(
     labs: await checkLabsExist(kv, input.labs ?? []),
     createdAt: now.toISOString(),
   };
-  const result = await kv.atomic()
+  const op = kv.atomic()
     .check({ key: keys.practice(practice.id), versionstamp: null })
-    .set(keys.practice(practice.id), practice)
-    .commit();
+    .set(keys.practice(practice.id), practice);
+  if (audit) {
+    addPendingAudit(op, {
+      ...audit,
+      entity: { type: "Practice", id: practice.id },
+    });
+  }
+  const result = await op.commit();
   if (!result.ok) {
     throw fail.conflict(`Cannot create practice ${practice.id}: it exists`);
   }
@@ -134,6 +149,7 @@ export async function createUser(
     practice?: unknown;
   },
   now = new Date(),
+  audit?: AuditRecord,
 ): Promise<PublicUser> {
   const username = input.username;
   if (typeof username !== "string" || !USERNAME_PATTERN.test(username)) {
@@ -154,10 +170,13 @@ export async function createUser(
   await checkMembership(kv, user, input.practice);
   user.passwordHash = await hashPassword(input.password as string);
 
-  const result = await kv.atomic()
+  const op = kv.atomic()
     .check({ key: keys.user(username), versionstamp: null })
-    .set(keys.user(username), user)
-    .commit();
+    .set(keys.user(username), user);
+  if (audit) {
+    addPendingAudit(op, { ...audit, entity: { type: "User", id: username } });
+  }
+  const result = await op.commit();
   if (!result.ok) {
     throw fail.conflict(`Cannot create user ${username}: it exists`);
   }

@@ -1,6 +1,6 @@
 /** `/admin`: labs, practices and users, for the admin role. */
 import { type Context, Hono } from "hono";
-import { auditRecord, commitAudit, searchAudit } from "../domain/audit.ts";
+import { type AuditRecord, auditRecord, searchAudit } from "../domain/audit.ts";
 import {
   createLab,
   createPractice,
@@ -28,13 +28,15 @@ export function adminRoutes(deps: AppDeps) {
   });
 
   app.post("/labs", async (c) => {
+    const now = deps.clock();
     const lab = await createLab(
       deps.kv,
       deps.keyRing,
       await jsonBody(c),
-      deps.clock(),
+      now,
+      adminAudit(c, now),
     );
-    await auditAdmin(deps, c, "Lab", lab.id);
+    deps.auditWake("system");
     return c.json(lab, 201);
   });
   app.get(
@@ -43,12 +45,14 @@ export function adminRoutes(deps: AppDeps) {
   );
 
   app.post("/practices", async (c) => {
+    const now = deps.clock();
     const practice = await createPractice(
       deps.kv,
       await jsonBody(c),
-      deps.clock(),
+      now,
+      adminAudit(c, now),
     );
-    await auditAdmin(deps, c, "Practice", practice.id);
+    deps.auditWake("system");
     return c.json(practice, 201);
   });
   app.get(
@@ -57,8 +61,14 @@ export function adminRoutes(deps: AppDeps) {
   );
 
   app.post("/users", async (c) => {
-    const user = await createUser(deps.kv, await jsonBody(c), deps.clock());
-    await auditAdmin(deps, c, "User", user.username);
+    const now = deps.clock();
+    const user = await createUser(
+      deps.kv,
+      await jsonBody(c),
+      now,
+      adminAudit(c, now),
+    );
+    deps.auditWake("system");
     return c.json(user, 201);
   });
   app.get("/users", async (c) => {
@@ -88,23 +98,14 @@ async function jsonBody(c: Context): Promise<Record<string, unknown>> {
   return body;
 }
 
-async function auditAdmin(
-  deps: AppDeps,
-  c: Context<AppEnv>,
-  type: string,
-  id: string,
-) {
+/** The audit record of an administrative change, committed with it. */
+function adminAudit(c: Context<AppEnv>, now: Date): AuditRecord {
   const { user } = c.var.caller;
-  await commitAudit(
-    deps.kv,
-    auditRecord({
-      subtype: "create",
-      action: "C",
-      outcome: "0",
-      agent: { who: user.username, role: user.role },
-      network: network(c),
-      entity: { type, id },
-    }, deps.clock()),
-  );
-  deps.auditWake("system");
+  return auditRecord({
+    subtype: "create",
+    action: "C",
+    outcome: "0",
+    agent: { who: user.username, role: user.role },
+    network: network(c),
+  }, now);
 }
