@@ -9,6 +9,7 @@ import { KeyRing } from "./domain/crypto.ts";
 import { createUser, hasNoUsers } from "./domain/directory.ts";
 import { jsonLogger, type Logger } from "./domain/log.ts";
 import { loadMasterKey } from "./domain/master_key.ts";
+import { keys } from "./domain/kv_keys.ts";
 import { DEFAULT_SESSION_LIMITS } from "./domain/sessions.ts";
 import { TokenService } from "./domain/tokens.ts";
 import { buildApp } from "./routes/app.ts";
@@ -44,10 +45,26 @@ export async function openKv(config: Config): Promise<Deno.Kv> {
   return await Deno.openKv(config.kvPath);
 }
 
-/** Opens KV and loads the keys: what the server and operator scripts share. */
-export async function openStore(config: Config, log: Logger) {
+/**
+ * Opens KV and loads the keys: what the server and operator scripts share.
+ * Only the server of a new store may create a development key file.
+ */
+export async function openStore(
+  config: Config,
+  log: Logger,
+  { createDevKey = true } = {},
+) {
   const kv = await openKv(config);
-  const { key, source } = await loadMasterKey(config);
+  const initialised =
+    (await kv.get(keys.signingKeyCurrent())).versionstamp !== null;
+  let master: Awaited<ReturnType<typeof loadMasterKey>>;
+  try {
+    master = await loadMasterKey(config, createDevKey && !initialised);
+  } catch (error) {
+    kv.close();
+    throw error;
+  }
+  const { key, source } = master;
   if (source !== "environment") {
     log.warn(
       "DEVELOPMENT MASTER KEY IN USE: LHCMS_MASTER_KEY is not set, so PHI is encrypted " +
@@ -122,8 +139,8 @@ export async function start(
     kv,
     keyRing,
     close: async () => {
-      workers.stop();
       await server.shutdown();
+      await workers.stop();
       kv.close();
     },
   };

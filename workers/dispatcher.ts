@@ -9,11 +9,11 @@ import {
   handleAuditSeal,
   sweepAudit,
 } from "./audit_writer.ts";
-import { isMessage } from "./messages.ts";
+import { isMessage, type Message } from "./messages.ts";
 
-/** Running workers; `stop` ends the periodic sweep. */
+/** Running workers; `stop` ends the sweep and waits for work under way. */
 export interface Workers {
-  stop(): void;
+  stop(): Promise<void>;
 }
 
 const SWEEP_MS = 5_000;
@@ -24,29 +24,56 @@ export function startWorkers(
   waker: AuditWaker,
   log: Logger,
 ): Workers {
-  kv.listenQueue(async (raw) => {
-    if (!isMessage(raw)) {
-      log.warn("queue message of unknown shape dropped");
-      return;
-    }
-    switch (raw.type) {
-      case "audit.seal":
-        await handleAuditSeal(kv, raw, waker);
-        return;
-      default:
-        log.warn("queue message of unknown type dropped", {
-          type: (raw as { type: string }).type,
-        });
-    }
+  const running = new Set<Promise<unknown>>();
+  let stopping = false;
+  const track = <T>(work: Promise<T>): Promise<T> => {
+    running.add(work);
+    return work.finally(() => running.delete(work));
+  };
+
+  kv.listenQueue((raw) => {
+    // Thrown, not dropped: KV redelivers the message to a process that stays.
+    if (stopping) throw new Error("worker is stopping");
+    return track(dispatch(kv, raw, waker, log));
   }).catch((error) =>
     log.error("queue listener stopped", { message: (error as Error).message })
   );
 
-  const sweep = () =>
-    sweepAudit(kv).catch((error) =>
+  const sweep = () => {
+    if (stopping) return;
+    track(sweepAudit(kv)).catch((error) =>
       log.error("audit sweep failed", { message: (error as Error).message })
     );
+  };
   sweep();
   const timer = setInterval(sweep, SWEEP_MS);
-  return { stop: () => clearInterval(timer) };
+  return {
+    stop: async () => {
+      stopping = true;
+      clearInterval(timer);
+      await Promise.allSettled([...running]);
+    },
+  };
+}
+
+async function dispatch(
+  kv: Deno.Kv,
+  raw: unknown,
+  waker: AuditWaker,
+  log: Logger,
+): Promise<void> {
+  if (!isMessage(raw)) {
+    log.warn("queue message of unknown shape dropped");
+    return;
+  }
+  const message: Message = raw;
+  switch (message.type) {
+    case "audit.seal":
+      await handleAuditSeal(kv, message, waker);
+      return;
+    default:
+      log.warn("queue message of unknown type dropped", {
+        type: (message as { type: string }).type,
+      });
+  }
 }
