@@ -9,6 +9,7 @@ import type { KeyRing } from "./crypto.ts";
 import { keys } from "./kv_keys.ts";
 import { hashPassword, passwordProblem } from "./passwords.ts";
 import { isRole, type Role } from "./roles.ts";
+import { endAllSessions } from "./sessions.ts";
 
 /** A dental laboratory: one tenant. */
 export interface Lab {
@@ -198,6 +199,32 @@ async function checkMembership(kv: Deno.Kv, user: User, practice: unknown) {
   if (LAB_ROLES.includes(user.role) && user.labs.length === 0) {
     throw fail.invalid(`A ${user.role} needs at least one lab`);
   }
+}
+
+/**
+ * Disables or re-enables a user, committing the audit record of the change
+ * with it. Disabling also ends every session of the user, so tokens already
+ * issued stop working at once.
+ */
+export async function setUserDisabled(
+  kv: Deno.Kv,
+  username: string,
+  disabled: boolean,
+  audit: AuditRecord,
+): Promise<PublicUser> {
+  const entry = await kv.get<User>(keys.user(username));
+  if (entry.value === null) {
+    throw fail.notFound(`User ${username} is not known`);
+  }
+  const user = { ...entry.value, disabled };
+  const op = kv.atomic().check(entry).set(entry.key, user);
+  addPendingAudit(op, { ...audit, entity: { type: "User", id: username } });
+  const result = await op.commit();
+  if (!result.ok) {
+    throw fail.conflict(`Cannot change user ${username}: it changed meanwhile`);
+  }
+  if (disabled) await endAllSessions(kv, username);
+  return publicUser(user);
 }
 
 /** The user without its password hash. */

@@ -66,4 +66,6 @@ export const fail = {
   conflict: (message: string) => new LhcmsError("conflict", message),
   preconditionFailed: (message: string) =>
     new LhcmsError("precondition_failed", message),
+  unsupportedMediaType: (message: string) =>
+    new LhcmsError("unsupported_media_type", message),
 };

@@ -5,8 +5,9 @@
  * combine freely. Pages resume from an opaque cursor.
  */
 import { encodeBase64Url } from "./config.ts";
-import { entriesFor, prefixLength } from "../fhir/index_entries.ts";
+import { entriesFor, entryKey, prefixLength } from "../fhir/index_entries.ts";
 import type { Criterion, SearchQuery } from "../fhir/search.ts";
+import type { IndexEntry } from "../fhir/search_params.ts";
 import type { Resource } from "../fhir/types.ts";
 import { fail } from "./errors.ts";
 import { keys } from "./kv_keys.ts";
@@ -43,6 +44,8 @@ export async function searchResources(
   query: SearchQuery,
   visibility: Visibility,
 ): Promise<SearchPage> {
+  // _count=0 asks for no entries: https://hl7.org/fhir/R4/search.html#count
+  if (query.count === 0) return { resources: [] };
   if (query.ids) {
     return { resources: await byIds(deps, lab, type, query, visibility) };
   }
@@ -50,23 +53,19 @@ export async function searchResources(
   const driver = query.criteria.find((c) => c.lookups !== null) ??
     query.criteria[0];
   const scans = scanPrefixes(lab, type, driver);
+  const width = driver ? prefixLength(driver.def) : 0;
   const resources: Resource[] = [];
   let scanned = 0;
-  let lastId: string | undefined;
 
   for (let p = cursor.p; p < scans.length; p++) {
-    const { prefix, idAt, lookup } = scans[p];
+    const { prefix, idAt } = scans[p];
     const iter = deps.kv.list({ prefix }, {
       cursor: p === cursor.p ? cursor.c : undefined,
     });
     for await (const entry of iter) {
       const id = entry.key[idAt] as string;
-      const fromIndex = driver !== undefined;
-      if (fromIndex && !driver.test(indexEntry(entry.key, idAt, lookup))) {
-        continue;
-      }
-      if (id === lastId) continue;
-      lastId = id;
+      const at = entry.key.slice(idAt - width);
+      if (driver && !driver.test(indexEntry(at, width))) continue;
       const found = await candidate(
         deps,
         lab,
@@ -74,11 +73,11 @@ export async function searchResources(
         id,
         query,
         visibility,
-        fromIndex ? undefined : entry,
+        driver ? undefined : entry,
       );
       if (
         found &&
-        !(await seenInEarlierLookup(deps, lab, type, found, driver, p, scans))
+        (!driver || await firstSighting(deps, lab, found, driver, scans, p, at))
       ) {
         resources.push(found);
       }
@@ -120,12 +119,9 @@ function scanPrefixes(
   }));
 }
 
-function indexEntry(key: Deno.KvKey, idAt: number, lookup: Deno.KvKeyPart[]) {
-  const start = idAt - (lookup.length || 0);
-  return {
-    prefix: lookup.length ? lookup : key.slice(start, idAt),
-    suffix: key.slice(idAt + 1),
-  };
+/** Splits the key parts after the parameter name back into an entry. */
+function indexEntry(at: Deno.KvKeyPart[], width: number): IndexEntry {
+  return { prefix: at.slice(0, width), suffix: at.slice(width + 1) };
 }
 
 async function candidate(
@@ -169,23 +165,39 @@ async function matchesAll(
   return true;
 }
 
-/** With `a,b` on the driving parameter, a record matching both shows once. */
-async function seenInEarlierLookup(
+/**
+ * A record can sit under several entries of the driving index (two codings
+ * of one code, `a,b` both matching, a string matched by two names). It is
+ * returned only at the first of its matching entries (by scan, then key),
+ * so it shows exactly once however the pages fall.
+ */
+async function firstSighting(
   deps: StoreDeps,
   lab: string,
-  type: string,
   resource: Resource,
-  driver: Criterion | undefined,
-  p: number,
+  driver: Criterion,
   scans: Scan[],
+  p: number,
+  at: Deno.KvKeyPart[],
 ) {
-  if (!driver || p === 0 || driver.lookups === null) return false;
-  const blind = blindFor(deps.keyRing, lab, type);
+  const blind = blindFor(deps.keyRing, lab, resource.resourceType);
   const entries = await entriesFor(driver.def, resource, blind);
-  const earlier = new Set(
-    scans.slice(0, p).map((s) => JSON.stringify(s.lookup)),
-  );
-  return entries.some((e) => earlier.has(JSON.stringify(e.prefix)));
+  let first: { scan: number; key: string } | undefined;
+  for (const e of entries.filter(driver.test)) {
+    const scan = driver.lookups === null
+      ? 0
+      : scans.findIndex((s) => sameKey(s.lookup, e.prefix));
+    const key = JSON.stringify(entryKey(e, resource.id as string));
+    if (
+      scan >= 0 &&
+      (!first || scan < first.scan || (scan === first.scan && key < first.key))
+    ) first = { scan, key };
+  }
+  return first?.scan === p && first.key === JSON.stringify(at);
+}
+
+function sameKey(a: Deno.KvKeyPart[], b: Deno.KvKeyPart[]) {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 async function byIds(

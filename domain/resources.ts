@@ -151,7 +151,13 @@ export async function createResource(
   });
   await addVersion(deps, op, lab, body, 1, options.practice, options.now);
   await addIndexChanges(deps, op, lab, body, undefined);
-  addPendingAudit(op, { ...options.audit, entity: { type, id, version: 1 } });
+  // A new Patient's id exists only now: its audit record names it here.
+  const patient = type === "Patient" ? id : options.audit.patient;
+  addPendingAudit(op, {
+    ...options.audit,
+    entity: { type, id, version: 1 },
+    patient,
+  });
   if (!(await op.commit()).ok) {
     throw fail.conflict(`Cannot create ${type}: id clash`);
   }
@@ -209,7 +215,8 @@ export async function updateResource(
       entity: { type, id: resource.id, version: version + 1 },
     });
     if ((await op.commit()).ok) return body;
-    if (options.ifMatch !== undefined) break;
+    // Lost a race: the next attempt reads the newer version, so a writer
+    // holding a stale If-Match gets its 412 rather than a 409.
   }
   throw fail.conflict(
     `Cannot update ${type}/${resource.id}: it changed during the update`,

@@ -25,8 +25,10 @@ export const DATE_PREFIXES = [
 /** One of {@link DATE_PREFIXES}. */
 export type DatePrefix = typeof DATE_PREFIXES[number];
 
+// Field ranges as in the FHIR dateTime regex: Date.UTC would silently roll
+// "2026-00" back into 2025 or "10:60" on to 11:00.
 const DATE_RE =
-  /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
+  /^(\d{4})(?:-(0[1-9]|1[0-2])(?:-(0[1-9]|[12]\d|3[01])(?:T([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d|60)(\.\d{1,9})?)?(Z|[+-](?:0\d|1[0-4]):[0-5]\d)?)?)?)?$/;
 
 /**
  * Parses a FHIR date, dateTime or instant into the range it denotes:

@@ -32,6 +32,8 @@ export interface SearchQuery {
   cursor?: string;
   /** The query with PHI values removed, for the audit trail. */
   auditQuery: string;
+  /** Unknown parameters skipped under `lenient`, to leave out of links. */
+  ignored: string[];
 }
 
 const DEFAULT_COUNT = 20;
@@ -58,6 +60,7 @@ export async function parseSearch(
   const criteria: Criterion[] = [];
   const problems: Problem[] = [];
   const audit: string[] = [];
+  const ignored: string[] = [];
   let ids: string[] | undefined;
 
   for (const [rawName, value] of params) {
@@ -70,7 +73,8 @@ export async function parseSearch(
     }
     const def = defs.find((d) => d.name === name);
     if (!def) {
-      if (!lenient) {
+      if (lenient) ignored.push(rawName);
+      else {
         problems.push({
           message: `Unknown search parameter ${name}`,
           expression: name,
@@ -97,6 +101,7 @@ export async function parseSearch(
     count: parseCount(params.get("_count")),
     cursor: params.get("_cursor") ?? undefined,
     auditQuery: audit.join("&"),
+    ignored,
   };
 }
 

@@ -4,6 +4,7 @@
  * relies on. Every problem is reported with its FHIRPath expression.
  */
 import { fail, type Problem } from "../domain/errors.ts";
+import { parseDateRange } from "./dates.ts";
 import { relativeReference } from "./search_params.ts";
 import { FHIR_ID, isStoredType, type Resource } from "./types.ts";
 
@@ -140,7 +141,7 @@ export function checkResource(resource: Resource): void {
   for (const date of ["birthDate", "authoredOn", "lastModified"]) {
     if (
       r[date] !== undefined &&
-      !/^\d{4}(-\d{2}(-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?)?)?$/.test(r[date])
+      (typeof r[date] !== "string" || !parseDateRange(r[date]))
     ) {
       problems.push({
         message: `${date} is not a valid date`,
@@ -162,19 +163,21 @@ export interface FoundReference {
 /**
  * Lists the relative references of a resource ("Patient/123"), walking
  * every element. Contained ("#x"), logical and absolute references to
- * other servers are left out: they are not this lab's records.
+ * other servers are left out: they are not this lab's records. With the
+ * lab's `base` URL, an absolute reference under it counts as relative, and
+ * one into another lab of this server is listed whole, so it cannot resolve.
  */
-export function localReferences(resource: Resource): FoundReference[] {
+export function localReferences(
+  resource: Resource,
+  base?: string,
+): FoundReference[] {
   const out: FoundReference[] = [];
   const walk = (node: Json, path: string) => {
     if (Array.isArray(node)) {
       node.forEach((item, i) => walk(item, `${path}[${i}]`));
     } else if (node && typeof node === "object") {
-      if (
-        typeof node.reference === "string" &&
-        !/^(https?:|urn:|#)/.test(node.reference)
-      ) {
-        const ref = relativeReference(node.reference);
+      if (typeof node.reference === "string") {
+        const ref = localReference(node.reference, base);
         if (ref) out.push({ ref, expression: `${path}.reference` });
       }
       for (const [key, value] of Object.entries(node)) {
@@ -184,4 +187,14 @@ export function localReferences(resource: Resource): FoundReference[] {
   };
   walk(resource, resource.resourceType);
   return out;
+}
+
+function localReference(reference: string, base?: string) {
+  if (base && reference.startsWith(`${base}/`)) {
+    return relativeReference(reference.slice(base.length));
+  }
+  const server = base?.slice(0, base.lastIndexOf("/") + 1);
+  if (server && reference.startsWith(server)) return reference;
+  if (/^(https?:|urn:|#)/.test(reference)) return undefined;
+  return relativeReference(reference);
 }

@@ -9,6 +9,7 @@ import {
   listAll,
   type Practice,
   publicUser,
+  setUserDisabled,
   type User,
 } from "../domain/directory.ts";
 import { fail } from "../domain/errors.ts";
@@ -71,6 +72,25 @@ export function adminRoutes(deps: AppDeps) {
     deps.auditWake("system");
     return c.json(user, 201);
   });
+  app.patch("/users/:username", async (c) => {
+    const username = c.req.param("username");
+    const { disabled } = await jsonBody(c);
+    if (typeof disabled !== "boolean") {
+      throw fail.invalid("disabled must be true or false");
+    }
+    if (username === c.var.caller.user.username) {
+      throw fail.unprocessable("Cannot disable or enable your own account");
+    }
+    const now = deps.clock();
+    const user = await setUserDisabled(
+      deps.kv,
+      username,
+      disabled,
+      adminAudit(c, now, "update"),
+    );
+    deps.auditWake("system");
+    return c.json(user);
+  });
   app.get("/users", async (c) => {
     const users = await listAll<User>(deps.kv, keys.users());
     return c.json(users.map(publicUser));
@@ -99,11 +119,15 @@ async function jsonBody(c: Context): Promise<Record<string, unknown>> {
 }
 
 /** The audit record of an administrative change, committed with it. */
-function adminAudit(c: Context<AppEnv>, now: Date): AuditRecord {
+function adminAudit(
+  c: Context<AppEnv>,
+  now: Date,
+  subtype: "create" | "update" = "create",
+): AuditRecord {
   const { user } = c.var.caller;
   return auditRecord({
-    subtype: "create",
-    action: "C",
+    subtype,
+    action: subtype === "create" ? "C" : "U",
     outcome: "0",
     agent: { who: user.username, role: user.role },
     network: network(c),

@@ -50,6 +50,22 @@ export function authRoutes(deps: AppDeps) {
     });
   });
 
+  // A new token for the same session: activity keeps a session alive up to
+  // its absolute limit, while each token still lives 15 minutes.
+  app.post("/refresh", authenticate(deps), async (c) => {
+    const { user, session } = c.var.caller;
+    const token = await deps.tokens.issue(
+      user.username,
+      session.id,
+      deps.clock(),
+    );
+    return c.json({
+      access_token: token,
+      token_type: "Bearer",
+      expires_in: ACCESS_TOKEN_SECONDS,
+    });
+  });
+
   app.post("/logout", authenticate(deps), async (c) => {
     const { user, session } = c.var.caller;
     await endSession(deps.kv, session);

@@ -102,8 +102,10 @@ function begin(
   const type = c.req.param("type") as string;
   const id = c.req.param("id");
   c.set("interaction", { lab, subtype, action, entity: { type, id } });
+  // An unsupported type is a 404, as for any unknown FHIR endpoint
+  // (https://hl7.org/fhir/R4/http.html#create).
   if (!isStoredType(type)) {
-    throw fail.invalid(`Resource type ${type} is not supported`);
+    throw fail.notFound(`Resource type ${type} is not supported`);
   }
   if (id !== undefined && !FHIR_ID.test(id)) {
     throw fail.invalid("The id is not a valid FHIR id");
@@ -114,7 +116,9 @@ function begin(
 async function bodyText(c: Context): Promise<string> {
   const contentType = c.req.header("Content-Type") ?? "";
   if (!/^application\/(fhir\+)?json\b/.test(contentType)) {
-    throw fail.invalid("Content-Type must be application/fhir+json");
+    throw fail.unsupportedMediaType(
+      "Content-Type must be application/fhir+json",
+    );
   }
   const text = await c.req.text();
   if (text.length > MAX_BODY_BYTES) throw fail.invalid("The body is too large");
@@ -132,7 +136,7 @@ async function create(deps: AppDeps, c: Context<AppEnv>) {
   const { practice } = await resolveReferences(
     deps,
     lab,
-    localReferences(resource),
+    localReferences(resource, fhirBase(deps, c, lab)),
     visibility,
   );
 
@@ -164,7 +168,7 @@ async function read(deps: AppDeps, c: Context<AppEnv>) {
   await auditRead(deps, c, lab, "read", { type, id }, patientOf(resource));
   const headers = versionHeaders(fhirBase(deps, c, lab), resource);
   delete (headers as Record<string, string>).Location;
-  if (c.req.header("If-None-Match") === headers.ETag) {
+  if (noneMatch(c.req.header("If-None-Match"), headers.ETag)) {
     return fhirResponse(null, 304, headers);
   }
   return fhirResponse(resource, 200, headers);
@@ -225,7 +229,12 @@ async function update(deps: AppDeps, c: Context<AppEnv>) {
   };
   checkResource(resource);
   const visibility = visibilityOf(caller);
-  await resolveReferences(deps, lab, localReferences(resource), visibility);
+  await resolveReferences(
+    deps,
+    lab,
+    localReferences(resource, fhirBase(deps, c, lab)),
+    visibility,
+  );
 
   const now = deps.clock();
   const updated = await updateResource(deps, lab, resource, {
@@ -274,15 +283,28 @@ async function search(
     patient?.replace(/^.*Patient\//, ""),
     query.auditQuery,
   );
+  // Links name only the parameters used (R4 search.html#return).
+  const used = new URLSearchParams(params);
+  for (const name of query.ignored) used.delete(name);
   return fhirResponse(
     searchBundle(
       fhirBase(deps, c, lab),
       type,
-      params,
+      used,
       page.resources,
       page.next,
     ),
   );
+}
+
+// Weak comparison (RFC 9110 section 13.1.2): "2" and W/"2" are one version,
+// and the header may list several tags or be "*".
+function noneMatch(header: string | undefined, etag: string): boolean {
+  const opaque = (tag: string) => tag.trim().replace(/^W\//, "");
+  return header !== undefined &&
+    header.split(",").some((tag) =>
+      tag.trim() === "*" || opaque(tag) === opaque(etag)
+    );
 }
 
 function parseIfMatch(header: string | undefined): number | undefined {

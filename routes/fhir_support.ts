@@ -81,14 +81,16 @@ const STATUS_FIELDS = new Set([
   "owner",
   "lastModified",
   "executionPeriod",
-  "meta",
-  "text",
 ]);
 
-/** Refuses a Task change that touches more than its status elements. */
+/**
+ * Refuses a Task change that touches more than its status elements. The
+ * server sets `meta.versionId` and `meta.lastUpdated` itself, so a client
+ * echoing stale values is no change; security labels and tags are.
+ */
 export function checkStatusOnlyChange(previous: Resource, next: Resource) {
-  const before = previous as unknown as Record<string, unknown>;
-  const after = next as unknown as Record<string, unknown>;
+  const before = withoutServerMeta(previous);
+  const after = withoutServerMeta(next);
   const fields = new Set([...Object.keys(before), ...Object.keys(after)]);
   for (const field of fields) {
     if (STATUS_FIELDS.has(field)) continue;
@@ -98,6 +100,15 @@ export function checkStatusOnlyChange(previous: Resource, next: Resource) {
       );
     }
   }
+}
+
+function withoutServerMeta(resource: Resource): Record<string, unknown> {
+  const { meta, ...rest } = resource as Resource & { meta?: object };
+  const { versionId: _v, lastUpdated: _l, ...kept } = (meta ?? {}) as Record<
+    string,
+    unknown
+  >;
+  return Object.keys(kept).length > 0 ? { ...rest, meta: kept } : rest;
 }
 
 /** What a dentist may see: their practice's records. */

@@ -4,8 +4,10 @@
  * in a temporary folder, a clock the test moves, and one call that builds a
  * lab with a user of every role.
  */
+import assert from "node:assert/strict";
 import { Client } from "fhir-kit-client";
 import { encodeBase64, loadConfig } from "../domain/config.ts";
+import { keys } from "../domain/kv_keys.ts";
 import { jsonLogger } from "../domain/log.ts";
 import { start } from "../main.ts";
 
@@ -219,4 +221,30 @@ export async function auditSettled(server: TestServer, timeoutMs = 5000) {
     }
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** Asserts the status and FHIR media type of a response; returns its body. */
+export function fhirBody(
+  res: { status: number; headers: Headers; body: any },
+  status: number,
+): any {
+  assert.equal(res.status, status, JSON.stringify(res.body));
+  assert.match(
+    res.headers.get("Content-Type") ?? "",
+    /^application\/fhir\+json/,
+  );
+  return res.body;
+}
+
+/** How many current records of `type` a lab holds, counted in KV itself. */
+export async function storedCount(
+  server: TestServer,
+  lab: string,
+  type: string,
+): Promise<number> {
+  let n = 0;
+  for await (const _ of server.kv.list({ prefix: keys.resources(lab, type) })) {
+    n++;
+  }
+  return n;
 }
