@@ -72,6 +72,16 @@ export const keys = {
     value: Deno.KvKeyPart[],
   ) => [...lab(labId), "resources_by_param", type, param, ...value],
 
+  /**
+   * Never written: the additional authenticated data that binds a sealed
+   * search link (`search_state.ts`) to its lab and resource type.
+   */
+  searchState: (labId: string, type: string) => [
+    ...lab(labId),
+    "search_state",
+    type,
+  ],
+
   auditPending: (s: AuditScope, id?: string) =>
     id === undefined
       ? [...scope(s), "audit_pending"]

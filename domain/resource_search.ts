@@ -59,12 +59,17 @@ export async function searchResources(
 
   for (let p = cursor.p; p < scans.length; p++) {
     const { prefix, idAt } = scans[p];
-    const iter = deps.kv.list({ prefix }, {
-      cursor: p === cursor.p ? cursor.c : undefined,
-    });
+    const start = p === cursor.p ? cursor.c : undefined;
+    const iter = deps.kv.list({ prefix }, { cursor: start });
+    // The cursor before the current entry, to resume at it.
+    let previous = start;
     for await (const entry of iter) {
       const id = entry.key[idAt] as string;
       const at = entry.key.slice(idAt - width);
+      if (++scanned > MAX_SCANNED) {
+        return { resources, next: encodeCursor({ p, c: previous }) };
+      }
+      previous = iter.cursor;
       if (driver && !driver.test(indexEntry(at, width))) continue;
       const found = await candidate(
         deps,
@@ -81,7 +86,7 @@ export async function searchResources(
       ) {
         resources.push(found);
       }
-      if (resources.length >= query.count || ++scanned >= MAX_SCANNED) {
+      if (resources.length >= query.count) {
         return { resources, next: encodeCursor({ p, c: iter.cursor }) };
       }
     }

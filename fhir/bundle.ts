@@ -2,21 +2,16 @@
 import type { StoredResource } from "../domain/resources.ts";
 import type { Bundle, Resource } from "./types.ts";
 
-/** A searchset Bundle with self and next links. */
+/** A searchset Bundle with self and, when more may follow, next links. */
 export function searchBundle(
   base: string,
   type: string,
-  params: URLSearchParams,
   resources: Resource[],
-  nextCursor?: string,
+  self: URLSearchParams,
+  next?: URLSearchParams,
 ): Bundle {
-  const self = new URLSearchParams(params);
   const link = [{ relation: "self", url: linkUrl(base, type, self) }];
-  if (nextCursor) {
-    const next = new URLSearchParams(params);
-    next.set("_cursor", nextCursor);
-    link.push({ relation: "next", url: linkUrl(base, type, next) });
-  }
+  if (next) link.push({ relation: "next", url: linkUrl(base, type, next) });
   return {
     resourceType: "Bundle",
     type: "searchset",

@@ -44,7 +44,7 @@ export function parseDateRange(value: string): DateRange | undefined {
     day = d ? Number(d) : 1;
   if (month > 11 || day < 1 || day > 31) return undefined;
   const offset = zoneOffsetMs(zone);
-  const start = Date.UTC(
+  const start = utc(
     year,
     month,
     day,
@@ -76,10 +76,10 @@ function endOf(
   if (parts.h) return start + 60_000;
   if (parts.d) return start + 86_400_000;
   if (parts.mo) {
-    return Date.UTC(local.getUTCFullYear(), local.getUTCMonth() + 1, 1) -
+    return utc(local.getUTCFullYear(), local.getUTCMonth() + 1, 1) -
       offset;
   }
-  return Date.UTC(local.getUTCFullYear() + 1, 0, 1) - offset;
+  return utc(local.getUTCFullYear() + 1, 0, 1) - offset;
 }
 
 /** Splits "ge2026-01-01" into its prefix and value (default `eq`). */
@@ -123,4 +123,20 @@ export function dateMatches(
     case "ap":
       return target.start < search.end && target.end > search.start;
   }
+}
+
+/** Date.UTC without its rule that years 0-99 mean 1900-1999. */
+function utc(
+  year: number,
+  month: number,
+  day = 1,
+  hours = 0,
+  minutes = 0,
+  seconds = 0,
+  ms = 0,
+): number {
+  const date = new Date(0);
+  date.setUTCFullYear(year, month, day);
+  date.setUTCHours(hours, minutes, seconds, ms);
+  return date.getTime();
 }

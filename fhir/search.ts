@@ -38,7 +38,13 @@ export interface SearchQuery {
 
 const DEFAULT_COUNT = 20;
 const MAX_COUNT = 100;
-const RESULT_PARAMS = new Set(["_count", "_cursor", "_format", "_pretty"]);
+const RESULT_PARAMS = new Set([
+  "_count",
+  "_cursor",
+  "_state",
+  "_format",
+  "_pretty",
+]);
 
 interface ValueMatcher {
   lookup: Deno.KvKeyPart[] | null;
@@ -238,6 +244,9 @@ async function blindMatcher(
   let mac: string;
   if (def.type === "token") {
     const bar = value.indexOf("|");
+    if (value.endsWith("|")) {
+      throw new Error(`${def.name} takes a whole value, not a system alone`);
+    }
     mac = bar < 0
       ? await blind(`${def.name}|code`, value)
       : await blind(`${def.name}|system`, value);

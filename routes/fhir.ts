@@ -8,6 +8,7 @@ import { auditRecord, commitAudit } from "../domain/audit.ts";
 import { mayAccessLab } from "../domain/directory.ts";
 import { fail } from "../domain/errors.ts";
 import { resolveReferences } from "../domain/references.ts";
+import { openSearchState, sealSearchState } from "../domain/search_state.ts";
 import { searchResources } from "../domain/resource_search.ts";
 import {
   blindFor,
@@ -19,7 +20,7 @@ import {
 } from "../domain/resources.ts";
 import { historyBundle, searchBundle } from "../fhir/bundle.ts";
 import { capabilityStatement } from "../fhir/capability.ts";
-import { parseSearch } from "../fhir/search.ts";
+import { parseSearch, type SearchQuery } from "../fhir/search.ts";
 import { FHIR_ID, isStoredType, type Resource } from "../fhir/types.ts";
 import {
   checkResource,
@@ -254,17 +255,17 @@ async function update(deps: AppDeps, c: Context<AppEnv>) {
 async function search(
   deps: AppDeps,
   c: Context<AppEnv>,
-  params: URLSearchParams,
+  request: URLSearchParams,
 ) {
   const { lab, type } = begin(c, "search-type", "E");
   requirePermission(c.var.caller, type, "read");
+  const state = request.get("_state");
+  const params = state
+    ? await openSearchState(deps.keyRing, lab, type, state)
+    : request;
   const lenient = /handling=lenient/.test(c.req.header("Prefer") ?? "");
-  const query = await parseSearch(
-    type,
-    params,
-    blindFor(deps.keyRing, lab, type),
-    lenient,
-  );
+  const blind = blindFor(deps.keyRing, lab, type);
+  const query = await parseSearch(type, params, blind, lenient);
   const page = await searchResources(
     deps,
     lab,
@@ -283,18 +284,43 @@ async function search(
     patient?.replace(/^.*Patient\//, ""),
     query.auditQuery,
   );
-  // Links name only the parameters used (R4 search.html#return).
-  const used = new URLSearchParams(params);
-  for (const name of query.ignored) used.delete(name);
+  const links = await searchLinks(deps, lab, type, params, query, page.next);
   return fhirResponse(
     searchBundle(
       fhirBase(deps, c, lab),
       type,
-      used,
       page.resources,
-      page.next,
+      links.self,
+      links.next,
     ),
   );
+}
+
+/**
+ * Links name only the parameters used (R4 search.html#return). A query
+ * with PHI values is sealed into `_state`, and so is every `next` link, so
+ * no name or birth date ends up in a URL.
+ */
+async function searchLinks(
+  deps: AppDeps,
+  lab: string,
+  type: string,
+  params: URLSearchParams,
+  query: SearchQuery,
+  nextCursor?: string,
+) {
+  const used = new URLSearchParams(params);
+  for (const name of [...query.ignored, "_cursor"]) used.delete(name);
+  const seal = async (p: URLSearchParams) =>
+    new URLSearchParams({
+      _state: await sealSearchState(deps.keyRing, lab, type, p),
+    });
+  const phi = query.criteria.some((criterion) => criterion.def.blind);
+  const self = phi ? await seal(used) : used;
+  if (!nextCursor) return { self };
+  const next = new URLSearchParams(used);
+  next.set("_cursor", nextCursor);
+  return { self, next: await seal(next) };
 }
 
 // Weak comparison (RFC 9110 section 13.1.2): "2" and W/"2" are one version,

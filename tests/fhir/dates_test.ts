@@ -169,3 +169,10 @@ Deno.test("[dates] dateMatches follows the FHIR prefix rules for every prefix", 
     });
   }
 });
+
+Deno.test("[dates] years before 100 are not read as 1900s", () => {
+  const range = parseDateRange("0099-03");
+  assert.ok(range);
+  assert.equal(new Date(range.start).toISOString(), "0099-03-01T00:00:00.000Z");
+  assert.equal(new Date(range.end).toISOString(), "0099-04-01T00:00:00.000Z");
+});
