@@ -41,6 +41,11 @@ export interface User {
 export type PublicUser = Omit<User, "passwordHash">;
 
 const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** Whether `id` has the shape of a lab or practice id. */
+export function isDirectoryId(id: string): boolean {
+  return ID_PATTERN.test(id);
+}
 const USERNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 const LAB_ROLES: Role[] = [
   "lab_admin",

@@ -61,10 +61,12 @@ function tokens(v: Json): RawValue[] {
   return out;
 }
 
+/** Only relative references name this lab's records; others are not indexed. */
 function references(v: Json): RawValue[] {
   return list(v)
     .map((r) =>
-      typeof r?.reference === "string"
+      typeof r?.reference === "string" &&
+        !/^(https?:|urn:|#)/.test(r.reference)
         ? relativeReference(r.reference)
         : undefined
     )

@@ -160,39 +160,58 @@ export interface FoundReference {
   expression: string;
 }
 
-/**
- * Lists the relative references of a resource ("Patient/123"), walking
- * every element. Contained ("#x"), logical and absolute references to
- * other servers are left out: they are not this lab's records. With the
- * lab's `base` URL, an absolute reference under it counts as relative, and
- * one into another lab of this server is listed whole, so it cannot resolve.
- */
-export function localReferences(
+type ReferenceNode = { reference: string };
+
+/** Calls `visit` for every element of a resource that has a `reference`. */
+function eachReference(
   resource: Resource,
-  base?: string,
-): FoundReference[] {
-  const out: FoundReference[] = [];
+  visit: (node: ReferenceNode, path: string) => void,
+) {
   const walk = (node: Json, path: string) => {
     if (Array.isArray(node)) {
       node.forEach((item, i) => walk(item, `${path}[${i}]`));
     } else if (node && typeof node === "object") {
-      if (typeof node.reference === "string") {
-        const ref = localReference(node.reference, base);
-        if (ref) out.push({ ref, expression: `${path}.reference` });
-      }
+      if (typeof node.reference === "string") visit(node, path);
       for (const [key, value] of Object.entries(node)) {
         if (key !== "reference") walk(value, `${path}.${key}`);
       }
     }
   };
   walk(resource, resource.resourceType);
+}
+
+/**
+ * Rewrites absolute references under the lab's own `base` URL to relative
+ * form, as FHIR servers store them, so they resolve, index and search like
+ * any relative reference.
+ */
+export function relativiseReferences(resource: Resource, base: string) {
+  eachReference(resource, (node) => {
+    if (!node.reference.startsWith(`${base}/`)) return;
+    const ref = relativeReference(node.reference.slice(base.length));
+    if (ref) node.reference = ref;
+  });
+}
+
+/**
+ * Lists the relative references of a resource ("Patient/123"). Contained
+ * ("#x"), logical and absolute references to other servers are left out:
+ * they are not this lab's records. With the lab's `base` URL, one into
+ * another lab of this server is listed whole, so it cannot resolve.
+ */
+export function localReferences(
+  resource: Resource,
+  base?: string,
+): FoundReference[] {
+  const out: FoundReference[] = [];
+  eachReference(resource, (node, path) => {
+    const ref = localReference(node.reference, base);
+    if (ref) out.push({ ref, expression: `${path}.reference` });
+  });
   return out;
 }
 
 function localReference(reference: string, base?: string) {
-  if (base && reference.startsWith(`${base}/`)) {
-    return relativeReference(reference.slice(base.length));
-  }
   const server = base?.slice(0, base.lastIndexOf("/") + 1);
   if (server && reference.startsWith(server)) return reference;
   if (/^(https?:|urn:|#)/.test(reference)) return undefined;

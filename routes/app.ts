@@ -6,6 +6,7 @@ import { type Context, Hono } from "hono";
 import { secureHeaders } from "hono/secure-headers";
 import { auditRecord, commitAudit } from "../domain/audit.ts";
 import { LhcmsError, statusOf } from "../domain/errors.ts";
+import { isDirectoryId } from "../domain/directory.ts";
 import { keys } from "../domain/kv_keys.ts";
 import { errorResponse } from "../fhir/outcome.ts";
 import { adminRoutes } from "./admin.ts";
@@ -14,7 +15,7 @@ import type { AppDeps, AppEnv } from "./env.ts";
 import { fhirResponse } from "./fhir_support.ts";
 import { fhirRoutes } from "./fhir.ts";
 import { requestLogging } from "./middleware.ts";
-import { auditDraft } from "./fhir_support.ts";
+import { auditDraft, interactionOf } from "./fhir_support.ts";
 
 /** Builds the LHCMS application. */
 export function buildApp(deps: AppDeps) {
@@ -84,25 +85,27 @@ async function handleError(deps: AppDeps, error: Error, c: Context<AppEnv>) {
   }, 500);
 }
 
+/**
+ * Audits a refused FHIR request, including one without a valid token
+ * (agent "anonymous"): into the trail of the lab it aimed at, or the system
+ * trail when no such lab exists.
+ */
 async function auditFailure(deps: AppDeps, c: Context<AppEnv>, error: Error) {
-  const caller = c.var.caller;
-  if (!caller) return;
-  const lab = c.req.param("lab") ?? new URL(c.req.url).pathname.split("/")[2];
-  const interaction = c.var.interaction;
-  const labExists = (await deps.kv.get(keys.lab(lab))).value !== null;
-  const code = error instanceof LhcmsError ? error.code : "internal";
-  const draft = auditDraft(
-    c,
-    lab,
-    interaction?.subtype ?? c.req.method.toLowerCase(),
-    interaction?.action ?? "E",
-    {
-      outcome: error instanceof LhcmsError ? "4" : "8",
-      outcomeCode: code,
-      entity: interaction?.entity,
-    },
-  );
-  // An attempt on a lab that does not exist goes to the system trail.
+  const pathname = new URL(c.req.url).pathname;
+  const lab = pathname.split("/")[2] ?? "";
+  const known = interactionOf(c.req.method, pathname);
+  const interaction = c.var.interaction ?? {
+    subtype: known.subtype,
+    action: known.action,
+    entity: known.type ? { type: known.type, id: known.id } : undefined,
+  };
+  const labExists = isDirectoryId(lab) &&
+    (await deps.kv.get(keys.lab(lab))).value !== null;
+  const draft = auditDraft(c, lab, interaction.subtype, interaction.action, {
+    outcome: error instanceof LhcmsError ? "4" : "8",
+    outcomeCode: error instanceof LhcmsError ? error.code : "internal",
+    entity: interaction.entity,
+  });
   if (!labExists) delete draft.lab;
   try {
     await commitAudit(deps.kv, auditRecord(draft, deps.clock()));

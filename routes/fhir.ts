@@ -5,7 +5,7 @@
  */
 import { type Context, Hono } from "hono";
 import { auditRecord, commitAudit } from "../domain/audit.ts";
-import { mayAccessLab } from "../domain/directory.ts";
+import { isDirectoryId, mayAccessLab } from "../domain/directory.ts";
 import { fail } from "../domain/errors.ts";
 import { resolveReferences } from "../domain/references.ts";
 import { openSearchState, sealSearchState } from "../domain/search_state.ts";
@@ -26,6 +26,7 @@ import {
   checkResource,
   localReferences,
   parseResource,
+  relativiseReferences,
 } from "../fhir/validate.ts";
 import { auditRoutes } from "./fhir_audit.ts";
 import type { AppDeps, AppEnv, Interaction } from "./env.ts";
@@ -42,7 +43,6 @@ import {
   visibilityOf,
 } from "./fhir_support.ts";
 
-const LAB_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const MAX_BODY_BYTES = 1_000_000;
 
 /** The `/fhir` router. */
@@ -63,7 +63,7 @@ export function fhirRoutes(deps: AppDeps) {
   app.use("/:lab/*", authenticate(deps), async (c, next) => {
     const lab = c.req.param("lab") ?? "";
     if (
-      !LAB_ID.test(lab) ||
+      !isDirectoryId(lab) ||
       !(await mayAccessLab(deps.kv, c.var.caller.user, lab))
     ) {
       throw fail.forbidden("You have no access to this lab");
@@ -133,11 +133,13 @@ async function create(deps: AppDeps, c: Context<AppEnv>) {
   const resource = parseResource(await bodyText(c), type);
   delete resource.id;
   checkResource(resource);
+  const base = fhirBase(deps, c, lab);
+  relativiseReferences(resource, base);
   const visibility = visibilityOf(caller);
   const { practice } = await resolveReferences(
     deps,
     lab,
-    localReferences(resource, fhirBase(deps, c, lab)),
+    localReferences(resource, base),
     visibility,
   );
 
@@ -151,7 +153,6 @@ async function create(deps: AppDeps, c: Context<AppEnv>) {
     ),
   });
   deps.auditWake({ lab });
-  const base = fhirBase(deps, c, lab);
   return respondWithResource(c, created, 201, base);
 }
 
@@ -229,11 +230,13 @@ async function update(deps: AppDeps, c: Context<AppEnv>) {
     id: string;
   };
   checkResource(resource);
+  const base = fhirBase(deps, c, lab);
+  relativiseReferences(resource, base);
   const visibility = visibilityOf(caller);
   await resolveReferences(
     deps,
     lab,
-    localReferences(resource, fhirBase(deps, c, lab)),
+    localReferences(resource, base),
     visibility,
   );
 
@@ -249,7 +252,7 @@ async function update(deps: AppDeps, c: Context<AppEnv>) {
     ),
   });
   deps.auditWake({ lab });
-  return respondWithResource(c, updated, 200, fhirBase(deps, c, lab));
+  return respondWithResource(c, updated, 200, base);
 }
 
 async function search(

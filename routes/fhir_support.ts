@@ -151,3 +151,33 @@ export function auditDraft(
     ...extra,
   };
 }
+
+/**
+ * The FHIR interaction a request path names, for auditing requests refused
+ * before their handler ran (no access to the lab, no valid token).
+ */
+export function interactionOf(
+  method: string,
+  pathname: string,
+): { subtype: string; action: AuditAction; type?: string; id?: string } {
+  const [, , , type, id, history, vid] = pathname.split("/");
+  if (method === "GET" && type && !id) {
+    return { subtype: "search-type", action: "E", type };
+  }
+  if (method === "POST" && id === "_search") {
+    return { subtype: "search-type", action: "E", type };
+  }
+  if (method === "POST" && type && !id) {
+    return { subtype: "create", action: "C", type };
+  }
+  if (method === "PUT") return { subtype: "update", action: "U", type, id };
+  if (method === "PATCH") return { subtype: "patch", action: "U", type, id };
+  if (method === "DELETE") return { subtype: "delete", action: "D", type, id };
+  if (method === "GET" && history === "_history") {
+    return vid
+      ? { subtype: "vread", action: "R", type, id }
+      : { subtype: "history-instance", action: "R", type, id };
+  }
+  if (method === "GET" && id) return { subtype: "read", action: "R", type, id };
+  return { subtype: "operation", action: "E", type, id };
+}

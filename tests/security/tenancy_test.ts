@@ -175,7 +175,15 @@ Deno.test("[tenancy] labs and practices never see each other's records", async (
       const own = await make(client, patientBody("Betaref"));
       const ref = `${base}/beta/Patient/${own.id}`;
       const accepted = await make(client, serviceRequestBody(ref));
-      assert.equal(accepted.subject.reference, ref);
+      // Stored relative to the lab's base, as FHIR servers do, so it searches.
+      assert.equal(accepted.subject.reference, `Patient/${own.id}`);
+      const found: any = await client.search({
+        resourceType: "ServiceRequest",
+        searchParams: { patient: own.id },
+      });
+      assert.deepEqual(found.entry.map((e: any) => e.resource.id), [
+        accepted.id,
+      ]);
     });
 
     await t.step("another lab's audit trail stays closed", async () => {
