@@ -1,15 +1,13 @@
 /**
  * The FHIR resources of the demo story (scripts/demo_story.ts): copies of
- * the HL7 R4 examples in ../shared/fixtures, adapted where references or
+ * the HL7 R4 examples (scripts/demo_fixtures), adapted where references or
  * dental details need it, and the crown prescription with its Task.
  */
 import type { Resource, ServiceRequest, Task } from "@medplum/fhirtypes";
 
-// The fixtures sit beside the checkout: <workspace>/shared/fixtures.
-const FIXTURES = new URL(
-  "../../shared/fixtures/fhir-r4-examples/",
-  import.meta.url,
-);
+// Copies of the shared HL7 examples ship with the script, so the demo runs
+// from a checkout alone (see demo_fixtures/README.md).
+const FIXTURES = new URL("./demo_fixtures/", import.meta.url);
 
 /**
  * A fixture without its id (the server assigns ids) and without its
