@@ -36,12 +36,34 @@ export interface AuditRecord {
 
 const nextId = monotonicFactory();
 
+// Ids and queries can come straight from a request (a refused path, a
+// search): bounded, so a record stays compact, its index keys stay within
+// KV's 2 KiB, and a batch of records within one commit.
+const MAX_ID = 64;
+const MAX_QUERY = 1000;
+const bound = (text: string, max: number) =>
+  text.length > max ? `${text.slice(0, max)}…` : text;
+
 /** Assigns an id and time to a record draft. */
 export function auditRecord(
   draft: Omit<AuditRecord, "id" | "recorded">,
   now: Date,
 ): AuditRecord {
-  return { id: nextId(now.getTime()), recorded: now.toISOString(), ...draft };
+  const record = {
+    id: nextId(now.getTime()),
+    recorded: now.toISOString(),
+    ...draft,
+  };
+  if (record.entity) {
+    const { type, id } = record.entity;
+    record.entity = { ...record.entity, type: bound(type, MAX_ID) };
+    if (id !== undefined) record.entity.id = bound(id, MAX_ID);
+  }
+  if (record.patient !== undefined) {
+    record.patient = bound(record.patient, MAX_ID);
+  }
+  if (record.query !== undefined) record.query = bound(record.query, MAX_QUERY);
+  return record;
 }
 
 /** The scope an audit record belongs to. */
@@ -78,14 +100,19 @@ export async function sealPending(kv: Deno.Kv, scope: AuditScope, limit = 200) {
   ) {
     batch.push(e);
   }
+  // A commit KV refuses (a size limit) is tried record by record, and a
+  // record that still cannot be written stays pending without holding up
+  // the records after it.
+  const write = (group: Deno.KvEntry<AuditRecord>[]) =>
+    writeGroup(kv, scope, group).catch(() => false);
   for (let i = 0; i < batch.length; i += 20) {
     const group = batch.slice(i, i + 20);
-    if (await writeGroup(kv, scope, group)) {
+    if (await write(group)) {
       written += group.length;
       continue;
     }
     for (const entry of group) {
-      if (await writeGroup(kv, scope, [entry])) written++;
+      if (await write([entry])) written++;
     }
   }
   return written;

@@ -34,6 +34,7 @@ export type ErrorCode =
   | "conflict" // 409
   | "precondition_failed" // 412
   | "not_modified" // 304
+  | "payload_too_large" // 413
   | "unsupported_media_type" // 415
   | "too_many_requests"; // 429
 
@@ -48,6 +49,7 @@ export const statusOf: Record<ErrorCode, number> = {
   conflict: 409,
   precondition_failed: 412,
   not_modified: 304,
+  payload_too_large: 413,
   unsupported_media_type: 415,
   too_many_requests: 429,
 };
@@ -66,6 +68,8 @@ export const fail = {
   conflict: (message: string) => new LhcmsError("conflict", message),
   preconditionFailed: (message: string) =>
     new LhcmsError("precondition_failed", message),
+  payloadTooLarge: (message: string) =>
+    new LhcmsError("payload_too_large", message),
   unsupportedMediaType: (message: string) =>
     new LhcmsError("unsupported_media_type", message),
 };

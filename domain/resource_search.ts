@@ -230,7 +230,7 @@ function decodeCursor(text: string | undefined): Cursor {
     const b64 = text.replace(/-/g, "+").replace(/_/g, "/");
     const parsed = JSON.parse(atob(b64));
     if (
-      typeof parsed.p === "number" &&
+      Number.isInteger(parsed.p) && parsed.p >= 0 &&
       (parsed.c === undefined || typeof parsed.c === "string")
     ) {
       return parsed;

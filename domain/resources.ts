@@ -187,6 +187,15 @@ export async function updateResource(
       resource.id,
       options.visibility,
     );
+    // A caller limited to a practice changes only that practice's records:
+    // the lab's own practitioners and organizations, shared by every
+    // practice, are theirs to read, not to rewrite.
+    const practice = options.visibility.practice;
+    if (practice !== undefined && current.stored.practice !== practice) {
+      throw fail.forbidden(
+        `Cannot update ${type}/${resource.id}: it belongs to the lab`,
+      );
+    }
     const version = current.stored.versionId;
     if (options.ifMatch !== undefined && options.ifMatch !== version) {
       throw fail.preconditionFailed(

@@ -15,6 +15,7 @@ const ISSUE_CODE: Record<string, OperationOutcomeIssue["code"]> = {
   conflict: "conflict",
   precondition_failed: "conflict",
   not_modified: "informational",
+  payload_too_large: "too-long",
   unsupported_media_type: "not-supported",
   too_many_requests: "throttled",
 };

@@ -38,6 +38,11 @@ export interface SearchQuery {
 
 const DEFAULT_COUNT = 20;
 const MAX_COUNT = 100;
+// Each value is a lookup, an HMAC or a test on every candidate: a search
+// holds at most this many, of at most this length, so one request's work
+// stays bounded (and its index keys within KV's limits).
+const MAX_VALUES = 100;
+const MAX_VALUE_LENGTH = 256;
 const RESULT_PARAMS = new Set([
   "_count",
   "_cursor",
@@ -68,10 +73,25 @@ export async function parseSearch(
   const audit: string[] = [];
   const ignored: string[] = [];
   let ids: string[] | undefined;
+  let values = 0;
 
   for (const [rawName, value] of params) {
     const [name, modifier] = rawName.split(":", 2);
     if (RESULT_PARAMS.has(name)) continue;
+    if (name === "_id" || defs.some((d) => d.name === name)) {
+      const parts = value.split(",");
+      values += parts.length;
+      if (values > MAX_VALUES) {
+        throw fail.invalid(`A search may hold at most ${MAX_VALUES} values`);
+      }
+      if (parts.some((v) => v.length > MAX_VALUE_LENGTH)) {
+        problems.push({
+          message: `A value is longer than ${MAX_VALUE_LENGTH} characters`,
+          expression: name,
+        });
+        continue;
+      }
+    }
     if (name === "_id") {
       ids = value.split(",").filter((id) => FHIR_ID.test(id));
       audit.push(`_id=${value}`);

@@ -66,6 +66,21 @@ const REQUIRED: Record<string, Record<string, string[] | undefined>> = {
 
 const GENDERS = ["male", "female", "other", "unknown"];
 
+// Far deeper than any resource needs; deeper JSON would overflow the stack
+// of the recursive walks that follow (references, indexes, encryption).
+const MAX_DEPTH = 64;
+
+function tooDeep(value: Json): boolean {
+  const stack: [Json, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (node === null || typeof node !== "object") continue;
+    if (depth > MAX_DEPTH) return true;
+    for (const child of Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 /** Parses a request body as a resource of `type`; throws 400 on any problem. */
 export function parseResource(
   text: string,
@@ -81,6 +96,7 @@ export function parseResource(
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
     throw fail.invalid("The body must be a JSON object");
   }
+  if (tooDeep(body)) throw fail.invalid("The body is nested too deeply");
   if (body.resourceType !== type) {
     throw fail.invalid(`The body is not a ${type}`, [{
       message: `resourceType must be ${type}`,

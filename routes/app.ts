@@ -3,9 +3,10 @@
  * headers, and the single place where errors become responses.
  */
 import { type Context, Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { secureHeaders } from "hono/secure-headers";
 import { auditRecord, commitAudit } from "../domain/audit.ts";
-import { LhcmsError, statusOf } from "../domain/errors.ts";
+import { fail, LhcmsError, statusOf } from "../domain/errors.ts";
 import { isDirectoryId } from "../domain/directory.ts";
 import { keys } from "../domain/kv_keys.ts";
 import { errorResponse } from "../fhir/outcome.ts";
@@ -13,7 +14,7 @@ import { adminRoutes } from "./admin.ts";
 import { authRoutes } from "./auth.ts";
 import type { AppDeps, AppEnv } from "./env.ts";
 import { fhirResponse } from "./fhir_support.ts";
-import { fhirRoutes } from "./fhir.ts";
+import { fhirRoutes, MAX_BODY_BYTES } from "./fhir.ts";
 import { requestLogging } from "./middleware.ts";
 import { auditDraft, interactionOf } from "./fhir_support.ts";
 
@@ -26,6 +27,17 @@ export function buildApp(deps: AppDeps) {
     await next();
     c.header("Cache-Control", "no-store");
   });
+  // Before any route buffers a body, sign-in included: an anonymous caller
+  // must not make the server hold gigabytes.
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw fail.payloadTooLarge("The body is too large");
+      },
+    }),
+  );
 
   app.get("/health", (c) => c.json({ status: "ok", version: deps.version }));
   app.get("/.well-known/jwks.json", (c) => c.json(deps.tokens.publicKeys()));
@@ -92,7 +104,8 @@ async function handleError(deps: AppDeps, error: Error, c: Context<AppEnv>) {
  */
 async function auditFailure(deps: AppDeps, c: Context<AppEnv>, error: Error) {
   const pathname = new URL(c.req.url).pathname;
-  const lab = pathname.split("/")[2] ?? "";
+  // As the router reads it: "/fhir/%61cme" is lab acme.
+  const lab = c.var.interaction?.lab ?? decoded(pathname.split("/")[2] ?? "");
   const known = interactionOf(c.req.method, pathname);
   const interaction = c.var.interaction ?? {
     subtype: known.subtype,
@@ -114,5 +127,13 @@ async function auditFailure(deps: AppDeps, c: Context<AppEnv>, error: Error) {
     c.var.log?.error("audit of a failure could not be committed", {
       message: (auditError as Error).message,
     });
+  }
+}
+
+function decoded(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
   }
 }

@@ -43,7 +43,8 @@ import {
   visibilityOf,
 } from "./fhir_support.ts";
 
-const MAX_BODY_BYTES = 1_000_000;
+/** The largest request body any route reads (`app.ts` enforces it). */
+export const MAX_BODY_BYTES = 1_000_000;
 
 /** The `/fhir` router. */
 export function fhirRoutes(deps: AppDeps) {
@@ -277,14 +278,16 @@ async function search(
     visibilityOf(c.var.caller),
   );
 
-  const patient = params.get("patient") ?? params.get("subject") ?? undefined;
+  // The patient searched for, when the search names exactly one.
+  const patient = (params.get("patient") ?? params.get("subject") ?? "")
+    .replace(/^.*Patient\//, "");
   await auditRead(
     deps,
     c,
     lab,
     "search-type",
     { type },
-    patient?.replace(/^.*Patient\//, ""),
+    FHIR_ID.test(patient) ? patient : undefined,
     query.auditQuery,
   );
   const links = await searchLinks(deps, lab, type, params, query, page.next);

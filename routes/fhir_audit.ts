@@ -16,6 +16,7 @@ import { keys } from "../domain/kv_keys.ts";
 import { can } from "../domain/roles.ts";
 import { toAuditEvent } from "../fhir/audit_event.ts";
 import { parseDateRange, splitPrefix } from "../fhir/dates.ts";
+import { FHIR_ID } from "../fhir/types.ts";
 import type { AppDeps, AppEnv } from "./env.ts";
 import { auditDraft, fhirBase, fhirResponse } from "./fhir_support.ts";
 
@@ -60,8 +61,9 @@ export function auditRoutes(deps: AppDeps) {
   app.get("/:id", async (c) => {
     const lab = c.req.param("lab") as string;
     const id = c.req.param("id");
-    const record =
-      (await deps.kv.get<AuditRecord>(keys.auditEvent({ lab }, id))).value;
+    const record = FHIR_ID.test(id)
+      ? (await deps.kv.get<AuditRecord>(keys.auditEvent({ lab }, id))).value
+      : null;
     if (!record) throw fail.notFound(`AuditEvent/${id} is not known`);
     await auditOwnRead(deps, c, lab, "read", id);
     return fhirResponse(toAuditEvent(record, SOURCE));
@@ -96,6 +98,12 @@ function auditFilter(params: URLSearchParams) {
         );}
     } else if (!["_count", "_cursor"].includes(name)) {
       throw fail.invalid(`Unknown search parameter ${name}`);
+    }
+  }
+  // Usernames and ids are at most 64 characters; longer is no key to look up.
+  for (const value of [filter.agent, filter.patient]) {
+    if (value !== undefined && value.length > 64) {
+      throw fail.invalid("agent and patient take at most 64 characters");
     }
   }
   return filter;

@@ -7,7 +7,7 @@ import type { AuditAction, AuditRecord } from "../domain/audit.ts";
 import { fail } from "../domain/errors.ts";
 import type { Visibility } from "../domain/resources.ts";
 import { can, type Permission } from "../domain/roles.ts";
-import type { Resource } from "../fhir/types.ts";
+import { FHIR_ID, type Resource } from "../fhir/types.ts";
 import type { AppDeps, AppEnv, Caller } from "./env.ts";
 import { network } from "./middleware.ts";
 
@@ -126,7 +126,8 @@ export function patientOf(resource: Resource): string | undefined {
     for?: { reference?: string };
   };
   const ref = r.subject?.reference ?? r.for?.reference;
-  return ref?.startsWith("Patient/") ? ref.slice("Patient/".length) : undefined;
+  const id = ref?.startsWith("Patient/") ? ref.slice("Patient/".length) : "";
+  return FHIR_ID.test(id) ? id : undefined;
 }
 
 /** An audit record draft for a FHIR interaction by the caller. */
