@@ -7,6 +7,7 @@
  * get here.
  */
 import { monotonicFactory } from "ulid";
+import { fail } from "./errors.ts";
 import { type AuditScope, keys } from "./kv_keys.ts";
 
 /** DICOM audit action codes used by FHIR AuditEvent.action. */
@@ -169,7 +170,7 @@ export async function searchAudit(
   const records: AuditRecord[] = [];
   const iter = kv.list({ prefix: by }, { cursor, batchSize: 100 });
   let scanned = 0;
-  for await (const entry of iter) {
+  for await (const entry of guardCursor(iter, cursor)) {
     const id = entry.key[entry.key.length - 1] as string;
     const record = by.length === keys.auditEvent(scope).length
       ? entry.value as AuditRecord
@@ -180,6 +181,19 @@ export async function searchAudit(
     }
   }
   return { records };
+}
+
+/** A cursor KV cannot read is the caller's mistake (400), not a failure. */
+async function* guardCursor<T>(
+  iter: Deno.KvListIterator<T>,
+  cursor: string | undefined,
+): AsyncGenerator<Deno.KvEntry<T>> {
+  try {
+    yield* iter;
+  } catch (error) {
+    if (cursor === undefined) throw error;
+    throw fail.invalid("The cursor is not one this server issued");
+  }
 }
 
 function matchesAudit(r: AuditRecord, f: AuditFilter): boolean {

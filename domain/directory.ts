@@ -46,6 +46,11 @@ const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export function isDirectoryId(id: string): boolean {
   return ID_PATTERN.test(id);
 }
+
+/** Whether `name` has the shape of a username. */
+export function isUsername(name: string): boolean {
+  return USERNAME_PATTERN.test(name);
+}
 const USERNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 const LAB_ROLES: Role[] = [
   "lab_admin",
@@ -78,9 +83,16 @@ async function checkLabsExist(kv: Deno.Kv, labs: unknown): Promise<string[]> {
     throw fail.invalid("labs must be a list of lab ids");
   }
   const unique = [...new Set(labs as string[])];
-  if (unique.length === 0) return [];
-  const entries = await kv.getMany(unique.map((id) => keys.lab(id)));
-  const missing = unique.filter((_, i) => entries[i].value === null);
+  if (unique.some((id) => !ID_PATTERN.test(id))) {
+    throw fail.invalid("labs must be a list of lab ids");
+  }
+  const missing: string[] = [];
+  // getMany reads at most 10 keys at a time.
+  for (let i = 0; i < unique.length; i += 10) {
+    const ids = unique.slice(i, i + 10);
+    const entries = await kv.getMany(ids.map((id) => keys.lab(id)));
+    missing.push(...ids.filter((_, j) => entries[j].value === null));
+  }
   if (missing.length > 0) {
     throw fail.unprocessable(`Unknown lab: ${missing.join(", ")}`);
   }

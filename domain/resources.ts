@@ -44,6 +44,11 @@ export interface Visibility {
 
 const DIRECTORY_TYPES = new Set(["Practitioner", "Organization"]);
 
+// KV takes values up to 64 KiB and 1,000 mutations a commit; a resource and
+// its indexes must fit one commit with room for the version and the audit.
+const MAX_RESOURCE_BYTES = 60_000;
+const MAX_INDEX_MUTATIONS = 900;
+
 /** Whether a record is visible to a caller limited to a practice. */
 export function visibleTo(type: string, stored: StoredResource, v: Visibility) {
   if (v.practice === undefined) return true;
@@ -266,6 +271,13 @@ async function addVersion(
     deps.keyRing.seal(lab, currentKey, "resource", body),
     deps.keyRing.seal(lab, versionKey, "resource", body),
   ]);
+  if (current.ct.length > MAX_RESOURCE_BYTES) {
+    throw fail.payloadTooLarge(
+      `Cannot store the ${type}: it is larger than ${
+        MAX_RESOURCE_BYTES / 1000
+      } KB`,
+    );
+  }
   op.set(currentKey, { ...meta, body: current } satisfies StoredResource)
     .set(versionKey, { ...meta, body: version } satisfies StoredResource);
 }
@@ -280,6 +292,7 @@ async function addIndexChanges(
 ) {
   const type = next.resourceType, id = next.id as string;
   const blind = blindFor(deps.keyRing, lab, type);
+  let mutations = 0;
   for (const def of SEARCH_PARAMS[type] ?? []) {
     const keyOf = (parts: Deno.KvKeyPart[]) =>
       keys.resourcesByParam(lab, type, def.name, parts);
@@ -296,6 +309,12 @@ async function addIndexChanges(
       if (!freshText.has(JSON.stringify(key))) op.delete(key);
     }
     for (const key of fresh) op.set(key, null);
+    mutations += stale.length + fresh.length;
+  }
+  if (mutations > MAX_INDEX_MUTATIONS) {
+    throw fail.unprocessable(
+      `Cannot store the ${type}: it has more searchable values than one commit can index`,
+    );
   }
 }
 

@@ -43,7 +43,9 @@ async function entriesOfValue(
   });
   switch (raw.kind) {
     case "token":
-      if (!def.blind) return [one([raw.code], [raw.system ?? ""])];
+      if (!def.blind) {
+        return [one([clip(raw.code)], [clip(raw.system ?? "")])];
+      }
       return [
         one([await blind(`${def.name}|code`, raw.code)]),
         one([
@@ -54,7 +56,7 @@ async function entriesOfValue(
       return [one([raw.ref])];
     case "string": {
       const text = normaliseString(raw.text);
-      return [one([def.blind ? await blind(def.name, text) : text])];
+      return [one([def.blind ? await blind(def.name, text) : clip(text)])];
     }
     case "date": {
       if (!def.blind) return [one([], [raw.range.start, raw.range.end])];
@@ -75,3 +77,8 @@ async function entriesOfValue(
 export function entryKey(entry: IndexEntry, id: string): Deno.KvKeyPart[] {
   return [...entry.prefix, id, ...entry.suffix];
 }
+
+// KV keys hold at most 2 KiB; clear index values are cut well below that.
+// Search values are bounded to the same length (fhir/search.ts).
+const MAX_INDEXED = 256;
+const clip = (text: string) => text.slice(0, MAX_INDEXED);

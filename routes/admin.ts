@@ -5,6 +5,7 @@ import {
   createLab,
   createPractice,
   createUser,
+  isUsername,
   type Lab,
   listAll,
   type Practice,
@@ -74,6 +75,7 @@ export function adminRoutes(deps: AppDeps) {
   });
   app.patch("/users/:username", async (c) => {
     const username = c.req.param("username");
+    if (!isUsername(username)) throw fail.notFound("No such user");
     const { disabled } = await jsonBody(c);
     if (typeof disabled !== "boolean") {
       throw fail.invalid("disabled must be true or false");

@@ -264,6 +264,13 @@ async function search(
   const { lab, type } = begin(c, "search-type", "E");
   requirePermission(c.var.caller, type, "read");
   const state = request.get("_state");
+  // A page position is honoured only inside a sealed next link, so a
+  // client cannot hand KV a cursor of its own making.
+  if (!state && request.has("_cursor")) {
+    throw fail.invalid(
+      "Follow the next link to page: _cursor is not accepted alone",
+    );
+  }
   const params = state
     ? await openSearchState(deps.keyRing, lab, type, state)
     : request;
