@@ -4,6 +4,7 @@
  * `scripts/admin.ts` and the bootstrap at start-up.
  */
 import { addPendingAudit, type AuditRecord } from "./audit.ts";
+import { addDefaultCatalog } from "./catalog.ts";
 import { fail } from "./errors.ts";
 import type { KeyRing } from "./crypto.ts";
 import { keys } from "./kv_keys.ts";
@@ -119,6 +120,7 @@ export async function createLab(
     .check({ key: keys.lab(lab.id), versionstamp: null })
     .set(keys.lab(lab.id), lab);
   await keyRing.addLabKeys(op, lab.id);
+  addDefaultCatalog(op, lab.id);
   if (audit) {
     addPendingAudit(op, { ...audit, entity: { type: "Lab", id: lab.id } });
   }

@@ -72,6 +72,13 @@ export const keys = {
     value: Deno.KvKeyPart[],
   ) => [...lab(labId), "resources_by_param", type, param, ...value],
 
+  catalogProduct: (labId: string, code: string) => [
+    ...lab(labId),
+    "catalog_products",
+    code,
+  ],
+  catalogProducts: (labId: string) => [...lab(labId), "catalog_products"],
+
   /**
    * Never written: the additional authenticated data that binds a sealed
    * search link (`search_state.ts`) to its lab and resource type.

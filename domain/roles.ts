@@ -31,6 +31,7 @@ export type Permission =
   | "directory:read"
   | "directory:update"
   | "audit:read"
+  | "catalog:manage"
   | "admin:manage";
 
 const CLINICAL_ALL: Permission[] = [
@@ -47,8 +48,14 @@ const CLINICAL_ALL: Permission[] = [
 ];
 
 const MATRIX: Record<Role, ReadonlySet<Permission>> = {
-  admin: new Set([...CLINICAL_ALL, "audit:read", "admin:manage"]),
-  lab_admin: new Set(CLINICAL_ALL),
+  admin: new Set([
+    ...CLINICAL_ALL,
+    "audit:read",
+    "catalog:manage",
+    "admin:manage",
+  ]),
+  // A lab admin also keeps the lab's catalog, calendar and practice settings.
+  lab_admin: new Set([...CLINICAL_ALL, "catalog:manage"]),
   lab_technician: new Set([
     "case:read",
     "case:update_status",

@@ -12,6 +12,7 @@ import { keys } from "../domain/kv_keys.ts";
 import { errorResponse } from "../fhir/outcome.ts";
 import { adminRoutes } from "./admin.ts";
 import { authRoutes } from "./auth.ts";
+import { labRoutes } from "./lab.ts";
 import type { AppDeps, AppEnv } from "./env.ts";
 import { fhirResponse } from "./fhir_support.ts";
 import { fhirRoutes, MAX_BODY_BYTES } from "./fhir.ts";
@@ -43,6 +44,7 @@ export function buildApp(deps: AppDeps) {
   app.get("/.well-known/jwks.json", (c) => c.json(deps.tokens.publicKeys()));
   app.route("/auth", authRoutes(deps));
   app.route("/admin", adminRoutes(deps));
+  app.route("/labs", labRoutes(deps));
   app.route("/fhir", fhirRoutes(deps));
 
   app.notFound((c) => {

@@ -23,14 +23,17 @@ const PERMISSIONS: Permission[] = [
   "directory:read",
   "directory:update",
   "audit:read",
+  "catalog:manage",
   "admin:manage",
 ];
 
-const CLINICAL = PERMISSIONS.filter((p) => !p.startsWith("a"));
+const CLINICAL = PERMISSIONS.filter((p) =>
+  !p.startsWith("a") && !p.startsWith("catalog")
+);
 
 const EXPECTED: Record<Role, Permission[]> = {
   admin: PERMISSIONS,
-  lab_admin: CLINICAL,
+  lab_admin: [...CLINICAL, "catalog:manage"],
   lab_technician: [
     "case:read",
     "case:update_status",
