@@ -180,7 +180,7 @@ export async function updateResource(
   options: WriteOptions & {
     visibility: Visibility;
     ifMatch?: number;
-    authorize?: (previous: Resource, next: Resource) => void;
+    authorize?: (previous: Resource, next: Resource) => void | Promise<void>;
   },
 ): Promise<Resource> {
   const type = resource.resourceType;
@@ -207,7 +207,7 @@ export async function updateResource(
         `Cannot update ${type}/${resource.id}: version ${options.ifMatch} is not the current version`,
       );
     }
-    options.authorize?.(current.resource, resource);
+    await options.authorize?.(current.resource, resource);
 
     const body = withMeta(resource, resource.id, version + 1, options.now);
     const op = deps.kv.atomic().check({

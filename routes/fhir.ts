@@ -8,6 +8,7 @@ import { auditRecord, commitAudit } from "../domain/audit.ts";
 import { isDirectoryId, mayAccessLab } from "../domain/directory.ts";
 import { fail } from "../domain/errors.ts";
 import { resolveReferences } from "../domain/references.ts";
+import { checkNewTask, checkTaskUpdate } from "../domain/case_workflow.ts";
 import { openSearchState, sealSearchState } from "../domain/search_state.ts";
 import { searchResources } from "../domain/resource_search.ts";
 import {
@@ -21,7 +22,12 @@ import {
 import { historyBundle, searchBundle } from "../fhir/bundle.ts";
 import { capabilityStatement } from "../fhir/capability.ts";
 import { parseSearch, type SearchQuery } from "../fhir/search.ts";
-import { FHIR_ID, isStoredType, type Resource } from "../fhir/types.ts";
+import {
+  FHIR_ID,
+  isStoredType,
+  type Resource,
+  type Task,
+} from "../fhir/types.ts";
 import {
   checkResource,
   localReferences,
@@ -134,6 +140,7 @@ async function create(deps: AppDeps, c: Context<AppEnv>) {
   const resource = parseResource(await bodyText(c), type);
   delete resource.id;
   checkResource(resource);
+  if (resource.resourceType === "Task") checkNewTask(resource);
   const base = fhirBase(deps, c, lab);
   relativiseReferences(resource, base);
   const visibility = visibilityOf(caller);
@@ -246,7 +253,12 @@ async function update(deps: AppDeps, c: Context<AppEnv>) {
     visibility,
     now,
     ifMatch: parseIfMatch(c.req.header("If-Match")),
-    authorize: limited ? checkStatusOnlyChange : undefined,
+    authorize: async (previous, next) => {
+      if (limited) checkStatusOnlyChange(previous, next);
+      if (type === "Task") {
+        await checkTaskUpdate(deps, lab, previous as Task, next as Task);
+      }
+    },
     audit: auditRecord(
       auditDraft(c, lab, "update", "U", { patient: patientOf(resource) }),
       now,

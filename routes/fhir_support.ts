@@ -81,6 +81,10 @@ const STATUS_FIELDS = new Set([
   "owner",
   "lastModified",
   "executionPeriod",
+  // The work log: QC results, reworks and shipments, with the contained
+  // records they point to. Append-only, enforced by the workflow rules.
+  "output",
+  "contained",
 ]);
 
 /**

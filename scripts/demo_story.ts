@@ -56,6 +56,8 @@ export interface SentCase {
 export interface LabWork {
   /** The requested Tasks the technician found in the lab's worklist. */
   worklist: Task[];
+  /** The lab accepts the case before work starts (FHIR Task state machine). */
+  accepted: Task;
   inProgress: Task;
   completed: Task;
 }
@@ -219,9 +221,10 @@ async function labWorks(step: Step, workbench: Fhir): Promise<LabWork> {
       () => workbench.update(moveTask(task, status, business)),
       (t) => `lab: ${ref(t)} v${version(t)} ${t.status} (${business})`,
     );
-  const inProgress = await move(worklist[0], "in-progress", "Milling");
+  const accepted = await move(worklist[0], "accepted", "Received at the lab");
+  const inProgress = await move(accepted, "in-progress", "Milling");
   const completed = await move(inProgress, "completed", "Shipped");
-  return { worklist, inProgress, completed };
+  return { worklist, accepted, inProgress, completed };
 }
 
 async function practiceFollowsUp(

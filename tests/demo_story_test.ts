@@ -58,20 +58,24 @@ function assertStory(r: DemoResult) {
 function assertLabAndFollowUp(r: DemoResult) {
   assert.deepEqual(r.worklist.map((t) => t.id), [r.task.id]);
   assert.deepEqual(
+    [r.accepted.meta?.versionId, r.accepted.status],
+    ["2", "accepted"],
+  );
+  assert.deepEqual(
     [r.inProgress.meta?.versionId, r.inProgress.status],
-    ["2", "in-progress"],
+    ["3", "in-progress"],
   );
   assert.equal(r.inProgress.businessStatus?.text, "Milling");
   assert.deepEqual(
     [r.completed.meta?.versionId, r.completed.status],
-    ["3", "completed"],
+    ["4", "completed"],
   );
   assert.equal(r.completed.businessStatus?.text, "Shipped");
 
   const { task, serviceRequest } = r.readBack;
   assert.deepEqual([task.id, task.meta?.versionId, task.status], [
     r.task.id,
-    "3",
+    "4",
     "completed",
   ]);
   assert.equal(task.businessStatus?.text, "Shipped");
@@ -94,11 +98,11 @@ Deno.test("[demo] the story's every step produces what the practice and lab expe
     assertStory(result);
     assertLabAndFollowUp(result);
 
-    assert.equal(lines.length, 17);
+    assert.equal(lines.length, 18);
     assert.equal(lines[0], `admin: signed in as ${ADMIN.username}`);
     assert.ok(lines.every((l) => l.length > 0 && !l.includes("\n")));
     assert.match(
-      lines[16],
+      lines[17],
       /^practice: closes ServiceRequest\/\S+ v2 completed$/,
     );
   } finally {
@@ -106,7 +110,7 @@ Deno.test("[demo] the story's every step produces what the practice and lab expe
   }
 });
 
-Deno.test("[demo] after the story the server holds the lab, its users and the Task's three versions", async () => {
+Deno.test("[demo] after the story the server holds the lab, its users and the Task's four versions", async () => {
   const server = await startTestServer();
   try {
     const { result: r } = await playStory(server);
@@ -131,7 +135,7 @@ Deno.test("[demo] after the story the server holds the lab, its users and the Ta
     assert.equal(history.status, 200);
     assert.deepEqual(
       history.body.entry.map((e: any) => e.resource.status),
-      ["completed", "in-progress", "requested"],
+      ["completed", "in-progress", "accepted", "requested"],
     );
   } finally {
     await server.close();

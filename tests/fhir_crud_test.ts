@@ -43,7 +43,7 @@ const CHANGE: Record<string, object> = {
   Practitioner: { active: false },
   Patient: { gender: "male" },
   ServiceRequest: { priority: "urgent" },
-  Task: { status: "in-progress" },
+  Task: { status: "accepted" },
 };
 const TYPES = Object.keys(CHANGE);
 

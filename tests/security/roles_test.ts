@@ -111,7 +111,7 @@ Deno.test("[roles] each role is refused what the matrix does not grant", async (
         for (const [field, value] of Object.entries(changes)) {
           const res = await fhir("lab_technician", "PUT", `/Task/${task.id}`, {
             ...task,
-            status: "in-progress",
+            status: "accepted",
             [field]: value,
           });
           assertForbidden(res, `Task.${field}`);
@@ -130,11 +130,11 @@ Deno.test("[roles] each role is refused what the matrix does not grant", async (
           id: task.id,
           body: {
             ...task,
-            status: "in-progress",
+            status: "accepted",
             businessStatus: { text: "milling" },
           },
         });
-        assert.equal(moved.status, "in-progress");
+        assert.equal(moved.status, "accepted");
         assert.equal(moved.meta.versionId, "2");
         assert.equal(moved.description, task.description);
       },
@@ -156,7 +156,7 @@ Deno.test("[roles] each role is refused what the matrix does not grant", async (
       }
       const after = await fhir("viewer", "GET", `/Task/${task.id}`);
       assert.equal(after.status, 200);
-      assert.equal(after.body.status, "in-progress");
+      assert.equal(after.body.status, "accepted");
     });
 
     await t.step("a compliance officer reads nothing clinical", async () => {

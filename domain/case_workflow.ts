@@ -1,0 +1,78 @@
+/**
+ * Applies the workflow rules (task_workflow.ts, stages.ts,
+ * design_approval.ts) to Tasks as they are written through the FHIR API:
+ * every Task follows the FHIR status machine; an item Task, whose focus is
+ * a prescription naming a catalog product, also moves through that
+ * product's stages with its quality-check and shipping gates; a design
+ * approval follows its own rules.
+ */
+import type { ServiceRequest, Task } from "@medplum/fhirtypes";
+import { catalogSystem, getProduct, type Product } from "./catalog.ts";
+import {
+  checkDesignApproval,
+  checkDesignApprovalChange,
+  isDesignApproval,
+} from "./design_approval.ts";
+import { fail, type Problem } from "./errors.ts";
+import { keys } from "./kv_keys.ts";
+import type { StoreDeps, StoredResource } from "./resources.ts";
+import { checkItemTaskChange, checkTransition } from "./task_workflow.ts";
+
+/** Canonical URL of a lab's production stage codes (`businessStatus`). */
+export function stageSystem(lab: string): string {
+  return `https://lhcms.dev/fhir/lab/${lab}/CodeSystem/stages`;
+}
+
+/** Checks a new Task; throws 422 listing every problem. */
+export function checkNewTask(task: Task): void {
+  if (isDesignApproval(task)) refuse("create", checkDesignApproval(task));
+}
+
+/** Checks a Task update against the workflow; throws 422 listing problems. */
+export async function checkTaskUpdate(
+  deps: StoreDeps,
+  lab: string,
+  previous: Task,
+  next: Task,
+): Promise<void> {
+  if (isDesignApproval(previous)) {
+    return refuse("update", checkDesignApprovalChange(previous, next));
+  }
+  const product = await productOf(deps, lab, previous);
+  const problems = product
+    ? checkItemTaskChange(previous, next, product.stages, {
+      stageSystem: stageSystem(lab),
+    })
+    : checkTransition(previous.status, next.status, {
+      statusReason: next.statusReason,
+    });
+  refuse("update", problems);
+}
+
+function refuse(verb: string, problems: Problem[]) {
+  if (problems.length > 0) {
+    throw fail.unprocessable(`Cannot ${verb} Task`, problems);
+  }
+}
+
+/** The catalog product of the prescription an item Task works on. */
+async function productOf(
+  deps: StoreDeps,
+  lab: string,
+  task: Task,
+): Promise<Product | undefined> {
+  const ref = task.focus?.reference;
+  if (!ref?.startsWith("ServiceRequest/")) return undefined;
+  const key = keys.resource(lab, "ServiceRequest", ref.slice(15));
+  const stored = (await deps.kv.get<StoredResource>(key)).value;
+  if (!stored || stored.deleted) return undefined;
+  const request = await deps.keyRing.open<ServiceRequest>(
+    lab,
+    key,
+    "resource",
+    stored.body,
+  );
+  const system = catalogSystem(lab);
+  const code = request.code?.coding?.find((c) => c.system === system)?.code;
+  return code ? await getProduct(deps.kv, lab, code) : undefined;
+}
