@@ -55,23 +55,33 @@ function refuse(verb: string, problems: Problem[]) {
   }
 }
 
+/** The prescription a Task works on (its focus), if any. */
+export async function requestOf(
+  deps: StoreDeps,
+  lab: string,
+  task: Task,
+): Promise<ServiceRequest | undefined> {
+  const ref = task.focus?.reference;
+  if (!ref?.startsWith("ServiceRequest/")) return undefined;
+  const key = keys.resource(lab, "ServiceRequest", ref.slice(15));
+  const stored = (await deps.kv.get<StoredResource>(key)).value;
+  if (!stored || stored.deleted) return undefined;
+  return await deps.keyRing.open<ServiceRequest>(
+    lab,
+    key,
+    "resource",
+    stored.body,
+  );
+}
+
 /** The catalog product of the prescription an item Task works on. */
 async function productOf(
   deps: StoreDeps,
   lab: string,
   task: Task,
 ): Promise<Product | undefined> {
-  const ref = task.focus?.reference;
-  if (!ref?.startsWith("ServiceRequest/")) return undefined;
-  const key = keys.resource(lab, "ServiceRequest", ref.slice(15));
-  const stored = (await deps.kv.get<StoredResource>(key)).value;
-  if (!stored || stored.deleted) return undefined;
-  const request = await deps.keyRing.open<ServiceRequest>(
-    lab,
-    key,
-    "resource",
-    stored.body,
-  );
+  const request = await requestOf(deps, lab, task);
+  if (!request) return undefined;
   const system = catalogSystem(lab);
   const code = request.code?.coding?.find((c) => c.system === system)?.code;
   return code ? await getProduct(deps.kv, lab, code) : undefined;

@@ -78,6 +78,15 @@ export const keys = {
     code,
   ],
   catalogProducts: (labId: string) => [...lab(labId), "catalog_products"],
+  labSettings: (labId: string) => [...lab(labId), "settings"],
+  /** The last lab case number given out. */
+  caseCounter: (labId: string) => [...lab(labId), "case_counter"],
+  /** A practice's order group (blind-indexed) to the lab case number. */
+  casesByRequisition: (labId: string, blind: string) => [
+    ...lab(labId),
+    "cases_by_requisition",
+    blind,
+  ],
 
   /**
    * Never written: the additional authenticated data that binds a sealed

@@ -138,6 +138,8 @@ export interface WriteOptions {
   practice?: string;
   audit: Omit<AuditRecord, "entity"> & { entity?: AuditRecord["entity"] };
   now: Date;
+  /** Adds what else must change in the same commit (a case counter). */
+  commit?: (op: Deno.AtomicOperation) => void;
 }
 
 /** Creates a resource with a server-assigned id; commits its audit record. */
@@ -156,6 +158,7 @@ export async function createResource(
   });
   await addVersion(deps, op, lab, body, 1, options.practice, options.now);
   await addIndexChanges(deps, op, lab, body, undefined);
+  options.commit?.(op);
   // A new Patient's id exists only now: its audit record names it here.
   const patient = type === "Patient" ? id : options.audit.patient;
   addPendingAudit(op, {
@@ -170,8 +173,9 @@ export async function createResource(
 }
 
 /**
- * Replaces the current version of a resource. `authorize` sees the old and
- * new bodies and throws to refuse (role rules on what may change).
+ * Replaces the current version of a resource. `review` sees the old and new
+ * bodies; it throws to refuse (role and workflow rules) and may return the
+ * body to store instead (server-owned elements kept).
  */
 export async function updateResource(
   deps: StoreDeps,
@@ -180,7 +184,10 @@ export async function updateResource(
   options: WriteOptions & {
     visibility: Visibility;
     ifMatch?: number;
-    authorize?: (previous: Resource, next: Resource) => void | Promise<void>;
+    review?: (
+      previous: Resource,
+      next: Resource,
+    ) => Resource | void | Promise<Resource | void>;
   },
 ): Promise<Resource> {
   const type = resource.resourceType;
@@ -207,9 +214,10 @@ export async function updateResource(
         `Cannot update ${type}/${resource.id}: version ${options.ifMatch} is not the current version`,
       );
     }
-    await options.authorize?.(current.resource, resource);
+    const reviewed = (await options.review?.(current.resource, resource)) ??
+      resource;
 
-    const body = withMeta(resource, resource.id, version + 1, options.now);
+    const body = withMeta(reviewed, resource.id, version + 1, options.now);
     const op = deps.kv.atomic().check({
       key: keys.resource(lab, type, resource.id),
       versionstamp: current.versionstamp,

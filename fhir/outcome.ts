@@ -2,7 +2,7 @@
  * OperationOutcome builders and the one mapping from errors to FHIR error
  * responses. Unknown errors become a generic 500 without detail.
  */
-import { LhcmsError, statusOf } from "../domain/errors.ts";
+import { LhcmsError, type Problem, statusOf } from "../domain/errors.ts";
 import type { OperationOutcome, OperationOutcomeIssue } from "./types.ts";
 
 const ISSUE_CODE: Record<string, OperationOutcomeIssue["code"]> = {
@@ -63,5 +63,19 @@ export function informational(message: string): OperationOutcome {
       code: "informational",
       diagnostics: message,
     }],
+  };
+}
+
+/** The outcome of a successful write: its warnings, or that all went well. */
+export function writeOutcome(warnings: Problem[]): OperationOutcome {
+  if (warnings.length === 0) return informational("Stored without warnings");
+  return {
+    resourceType: "OperationOutcome",
+    issue: warnings.map((w) => ({
+      severity: "warning",
+      code: "business-rule",
+      diagnostics: w.message,
+      ...(w.expression ? { expression: [w.expression] } : {}),
+    })),
   };
 }

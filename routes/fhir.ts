@@ -6,9 +6,10 @@
 import { type Context, Hono } from "hono";
 import { auditRecord, commitAudit } from "../domain/audit.ts";
 import { isDirectoryId, mayAccessLab } from "../domain/directory.ts";
-import { fail } from "../domain/errors.ts";
+import { fail, LhcmsError, type Problem } from "../domain/errors.ts";
 import { resolveReferences } from "../domain/references.ts";
-import { checkNewTask, checkTaskUpdate } from "../domain/case_workflow.ts";
+import { checkNewTask } from "../domain/case_workflow.ts";
+import { prepareCreate, prepareUpdate } from "../domain/case_hooks.ts";
 import { openSearchState, sealSearchState } from "../domain/search_state.ts";
 import { searchResources } from "../domain/resource_search.ts";
 import {
@@ -21,13 +22,9 @@ import {
 } from "../domain/resources.ts";
 import { historyBundle, searchBundle } from "../fhir/bundle.ts";
 import { capabilityStatement } from "../fhir/capability.ts";
+import { writeOutcome } from "../fhir/outcome.ts";
 import { parseSearch, type SearchQuery } from "../fhir/search.ts";
-import {
-  FHIR_ID,
-  isStoredType,
-  type Resource,
-  type Task,
-} from "../fhir/types.ts";
+import { FHIR_ID, isStoredType, type Resource } from "../fhir/types.ts";
 import {
   checkResource,
   localReferences,
@@ -151,17 +148,52 @@ async function create(deps: AppDeps, c: Context<AppEnv>) {
     visibility,
   );
 
-  const now = deps.clock();
-  const created = await createResource(deps, lab, resource, {
+  const { created, warnings } = await createWithRules(
+    deps,
+    c,
+    lab,
+    resource,
     practice,
-    now,
-    audit: auditRecord(
-      auditDraft(c, lab, "create", "C", { patient: patientOf(resource) }),
-      now,
-    ),
-  });
+  );
   deps.auditWake({ lab });
-  return respondWithResource(c, created, 201, base);
+  return respondWithResource(c, created, 201, base, warnings);
+}
+
+/**
+ * Applies the dental rules and stores. A new case number is checked against
+ * the lab's counter in the commit, so a concurrent case can make the commit
+ * fail: the rules then run again on the fresh counter.
+ */
+async function createWithRules(
+  deps: AppDeps,
+  c: Context<AppEnv>,
+  lab: string,
+  resource: Resource,
+  practice: string | undefined,
+) {
+  for (let attempt = 0;; attempt++) {
+    const now = deps.clock();
+    const prepared = await prepareCreate(deps, lab, resource, {
+      now,
+      practice,
+    });
+    try {
+      const created = await createResource(deps, lab, prepared.resource, {
+        practice,
+        now,
+        commit: prepared.commit,
+        audit: auditRecord(
+          auditDraft(c, lab, "create", "C", { patient: patientOf(resource) }),
+          now,
+        ),
+      });
+      return { created, warnings: prepared.warnings };
+    } catch (error) {
+      const retry = error instanceof LhcmsError && error.code === "conflict" &&
+        prepared.commit !== undefined && attempt < 8;
+      if (!retry) throw error;
+    }
+  }
 }
 
 async function read(deps: AppDeps, c: Context<AppEnv>) {
@@ -249,15 +281,19 @@ async function update(deps: AppDeps, c: Context<AppEnv>) {
   );
 
   const now = deps.clock();
+  let warnings: Problem[] = [];
   const updated = await updateResource(deps, lab, resource, {
     visibility,
     now,
     ifMatch: parseIfMatch(c.req.header("If-Match")),
-    authorize: async (previous, next) => {
+    review: async (previous, next) => {
       if (limited) checkStatusOnlyChange(previous, next);
-      if (type === "Task") {
-        await checkTaskUpdate(deps, lab, previous as Task, next as Task);
-      }
+      const prepared = await prepareUpdate(deps, lab, previous, next, {
+        now,
+        practice: visibility.practice,
+      });
+      warnings = prepared.warnings;
+      return prepared.resource;
     },
     audit: auditRecord(
       auditDraft(c, lab, "update", "U", { patient: patientOf(resource) }),
@@ -265,7 +301,7 @@ async function update(deps: AppDeps, c: Context<AppEnv>) {
     ),
   });
   deps.auditWake({ lab });
-  return respondWithResource(c, updated, 200, base);
+  return respondWithResource(c, updated, 200, base, warnings);
 }
 
 async function search(
@@ -365,15 +401,23 @@ function parseIfMatch(header: string | undefined): number | undefined {
   return Number(m[1]);
 }
 
+/**
+ * The stored resource, or with `Prefer: return=OperationOutcome` an outcome
+ * carrying the warnings of the write (a due date earlier than possible).
+ */
 function respondWithResource(
   c: Context,
   resource: Resource,
   status: number,
   base: string,
+  warnings: Problem[] = [],
 ) {
   const headers = versionHeaders(base, resource);
   const prefer = c.req.header("Prefer") ?? "";
   if (/return=minimal/.test(prefer)) return fhirResponse(null, status, headers);
+  if (/return=OperationOutcome/.test(prefer)) {
+    return fhirResponse(writeOutcome(warnings), status, headers);
+  }
   return fhirResponse(resource, status, headers);
 }
 

@@ -6,10 +6,12 @@ import { type Context, Hono } from "hono";
 import { auditRecord } from "../domain/audit.ts";
 import { getProduct, listProducts, putProduct } from "../domain/catalog.ts";
 import { isDirectoryId, mayAccessLab } from "../domain/directory.ts";
+import { getLabSettings, putLabSettings } from "../domain/lab_settings.ts";
 import { fail } from "../domain/errors.ts";
 import { can } from "../domain/roles.ts";
 import type { AppDeps, AppEnv } from "./env.ts";
 import { authenticate, network } from "./middleware.ts";
+import { workTicket } from "./ticket.ts";
 
 /** The `/labs` router. */
 export function labRoutes(deps: AppDeps) {
@@ -24,6 +26,7 @@ export function labRoutes(deps: AppDeps) {
     await next();
   });
 
+  app.get("/:lab/cases/:caseNumber/ticket", workTicket(deps));
   app.get("/:lab/catalog", async (c) => {
     return c.json(await listProducts(deps.kv, c.req.param("lab")));
   });
@@ -51,6 +54,22 @@ export function labRoutes(deps: AppDeps) {
     );
     deps.auditWake({ lab });
     return c.json(product);
+  });
+  app.get("/:lab/settings", async (c) => {
+    return c.json(await getLabSettings(deps.kv, c.req.param("lab")));
+  });
+  app.put("/:lab/settings", async (c) => {
+    requireCatalogRole(c);
+    const lab = c.req.param("lab");
+    const body = await c.req.json().catch(() => undefined);
+    const settings = await putLabSettings(
+      deps.kv,
+      lab,
+      body,
+      changeAudit(deps, c, lab),
+    );
+    deps.auditWake({ lab });
+    return c.json(settings);
   });
   return app;
 }

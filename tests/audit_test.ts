@@ -298,7 +298,7 @@ Deno.test("[audit] a change and its pending record share one commit", async () =
         now: NOW,
         visibility: {},
         audit: record("dentist"),
-        authorize: () => {
+        review: () => {
           throw new Error("refused");
         },
       }),

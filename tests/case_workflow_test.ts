@@ -5,9 +5,9 @@
  * the quality check before shipping and the shipment before completion.
  */
 import assert from "node:assert/strict";
-import { catalogSystem } from "../domain/catalog.ts";
 import { stageSystem } from "../domain/case_workflow.ts";
 import { recordQcResult, recordShipping } from "../domain/stages.ts";
+import { prescription } from "./dental.ts";
 import { call, setupLab, startTestServer } from "./helpers.ts";
 
 Deno.test("[workflow] a crown's item Task moves only as the lab's rules allow", async (t) => {
@@ -35,13 +35,10 @@ Deno.test("[workflow] a crown's item Task moves only as the lab's rules allow", 
       resourceType: "Practitioner",
       name: [{ family: "Bench" }],
     }, acme.tokens.lab_admin);
-    const crown = await post("ServiceRequest", {
-      resourceType: "ServiceRequest",
-      status: "active",
-      intent: "order",
-      subject: { reference: `Patient/${patient.id}` },
-      code: { coding: [{ system: catalogSystem("acme"), code: "crown" }] },
-    });
+    const crown = await post(
+      "ServiceRequest",
+      prescription("acme", patient.id, "crown", { teeth: ["36"], shade: "A2" }),
+    );
     let task = await post("Task", {
       resourceType: "Task",
       status: "requested",

@@ -1,0 +1,233 @@
+/**
+ * A dental prescription as the lab takes it in: a ServiceRequest naming a
+ * product of the lab's catalog is checked (material, teeth or arch, shade,
+ * pan number), numbered (one lab case number per case, shared by its items
+ * through `requisition`) and dated (due and ship-by from the catalog's
+ * turnaround and the lab's calendar). A ServiceRequest naming no catalog
+ * product is stored as FHIR gives it.
+ */
+import type { Identifier, ServiceRequest } from "@medplum/fhirtypes";
+import { catalogSystem, getProduct, type Product } from "./catalog.ts";
+import {
+  computeDueDates,
+  type DueDateWarning,
+  labDateOf,
+} from "./due_dates.ts";
+import { checkItem } from "./dental_item.ts";
+import { fail } from "./errors.ts";
+import { keys } from "./kv_keys.ts";
+import { getLabSettings, transitDaysTo } from "./lab_settings.ts";
+import type { StoreDeps } from "./resources.ts";
+
+const V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203";
+/** Server-owned extension holding the date the item must leave the lab. */
+export const SHIP_BY_EXTENSION =
+  "https://lhcms.dev/fhir/StructureDefinition/ship-by";
+const RUSH = new Set(["urgent", "asap", "stat"]);
+
+/** Canonical system of a lab's case numbers (identifier type FILL). */
+export function caseNumberSystem(lab: string): string {
+  return `https://lhcms.dev/fhir/lab/${lab}/case-number`;
+}
+
+/** A checked prescription, what its commit must add, and its warnings. */
+export interface PreparedRequest {
+  resource: ServiceRequest;
+  warnings: DueDateWarning[];
+  /** Adds the case-number bookkeeping to the creating commit. */
+  commit(op: Deno.AtomicOperation): void;
+}
+
+/** What preparing a prescription needs to know. */
+export interface CaseContext {
+  now: Date;
+  /** The practice the case comes from, for its transit days. */
+  practice?: string;
+}
+
+/** Prepares a new prescription; throws 422 listing every problem. */
+export async function prepareNewRequest(
+  deps: StoreDeps,
+  lab: string,
+  request: ServiceRequest,
+  context: CaseContext,
+): Promise<PreparedRequest> {
+  const product = await productOf(deps, lab, request);
+  if (!product) return { resource: request, warnings: [], commit: () => {} };
+  const checked = checkItem(lab, request, product);
+  const numbered = await assignCaseNumber(deps, lab, checked);
+  const dated = await dateRequest(
+    deps,
+    lab,
+    numbered.resource,
+    product,
+    context,
+  );
+  return { ...numbered, resource: dated.resource, warnings: dated.warnings };
+}
+
+/**
+ * Prepares an update: the case number and requisition stay as the lab set
+ * them; the dates are worked out again only when the due date or the
+ * priority changed.
+ */
+export async function prepareRequestUpdate(
+  deps: StoreDeps,
+  lab: string,
+  previous: ServiceRequest,
+  next: ServiceRequest,
+  context: CaseContext,
+): Promise<{ resource: ServiceRequest; warnings: DueDateWarning[] }> {
+  const product = await productOf(deps, lab, next);
+  if (!product) return { resource: next, warnings: [] };
+  const system = caseNumberSystem(lab);
+  const kept = checkItem(lab, {
+    ...next,
+    identifier: [
+      ...(next.identifier ?? []).filter((i) => i.system !== system),
+      ...(previous.identifier ?? []).filter((i) => i.system === system),
+    ],
+    requisition: previous.requisition,
+  }, product);
+  const datesChanged =
+    previous.occurrenceDateTime !== next.occurrenceDateTime ||
+    previous.priority !== next.priority;
+  if (datesChanged) return await dateRequest(deps, lab, kept, product, context);
+  const shipBy = previous.extension?.filter((e) => e.url === SHIP_BY_EXTENSION);
+  return { resource: withShipBy(kept, shipBy?.[0]?.valueDate), warnings: [] };
+}
+
+async function productOf(
+  deps: StoreDeps,
+  lab: string,
+  request: ServiceRequest,
+) {
+  const system = catalogSystem(lab);
+  const coding = request.code?.coding?.find((c) => c.system === system);
+  if (!coding) return undefined;
+  const product = coding.code
+    ? await getProduct(deps.kv, lab, coding.code)
+    : undefined;
+  if (!product || !product.active) {
+    throw fail.unprocessable("Cannot accept the ServiceRequest", [{
+      message: "code names no active product of this lab's catalog",
+      expression: "ServiceRequest.code",
+    }]);
+  }
+  return product;
+}
+
+/**
+ * Gives the item its lab case number: the one of its case when
+ * `requisition` names a case already known, a new one otherwise. New
+ * numbers come from a per-lab counter checked in the creating commit, so
+ * two cases never share a number.
+ */
+async function assignCaseNumber(
+  deps: StoreDeps,
+  lab: string,
+  request: ServiceRequest,
+): Promise<
+  { resource: ServiceRequest; commit(op: Deno.AtomicOperation): void }
+> {
+  const system = caseNumberSystem(lab);
+  const counter = await deps.kv.get<number>(keys.caseCounter(lab));
+  const last = counter.value ?? 0;
+  const requisition = request.requisition;
+  let number: number;
+  let commit = (_op: Deno.AtomicOperation) => {};
+  if (requisition?.system === system) {
+    number = Number(requisition.value);
+    if (!Number.isInteger(number) || number < 1 || number > last) {
+      throw fail.unprocessable("Cannot accept the ServiceRequest", [{
+        message: "requisition names no case of this lab",
+        expression: "ServiceRequest.requisition",
+      }]);
+    }
+  } else if (requisition?.value) {
+    const blind = await deps.keyRing.blindIndex(
+      lab,
+      "case|requisition",
+      `${requisition.system ?? ""}|${requisition.value}`,
+    );
+    const key = keys.casesByRequisition(lab, blind);
+    const known = await deps.kv.get<number>(key);
+    number = known.value ?? last + 1;
+    commit = (op) => {
+      if (known.value !== null) return void op.check(known);
+      op.check(counter).check(known).set(keys.caseCounter(lab), number).set(
+        key,
+        number,
+      );
+    };
+  } else {
+    number = last + 1;
+    commit = (op) => void op.check(counter).set(keys.caseCounter(lab), number);
+  }
+  const fill: Identifier = {
+    type: {
+      coding: [{ system: V2_0203, code: "FILL", display: "Filler Identifier" }],
+    },
+    system,
+    value: String(number),
+  };
+  const identifier = [
+    ...(request.identifier ?? []).filter((i) => i.system !== system),
+    fill,
+  ];
+  const resource = {
+    ...request,
+    identifier,
+    requisition: requisition ?? { ...fill },
+  };
+  return { resource, commit };
+}
+
+async function dateRequest(
+  deps: StoreDeps,
+  lab: string,
+  request: ServiceRequest,
+  product: Product,
+  context: CaseContext,
+) {
+  const settings = await getLabSettings(deps.kv, lab);
+  const asked = request.occurrenceDateTime;
+  const dates = computeDueDates({
+    calendar: settings.calendar,
+    items: [{
+      turnaroundDays: product.turnaroundDays,
+      rushDays: product.rushDays,
+    }],
+    transitDays: transitDaysTo(settings, context.practice),
+    receivedAt: context.now,
+    rush: RUSH.has(request.priority ?? ""),
+    requestedDue: asked?.includes("T")
+      ? labDateOf(settings.calendar, new Date(asked))
+      : asked,
+    tooLate: settings.tooLate,
+  });
+  if (dates.problems.length > 0) {
+    throw fail.unprocessable("Cannot accept the due date", dates.problems);
+  }
+  const resource = withShipBy(
+    { ...request, occurrenceDateTime: asked ?? dates.due },
+    dates.shipBy,
+  );
+  return { resource, warnings: dates.warnings };
+}
+
+function withShipBy(
+  request: ServiceRequest,
+  shipBy: string | undefined,
+): ServiceRequest {
+  const others = (request.extension ?? []).filter((e) =>
+    e.url !== SHIP_BY_EXTENSION
+  );
+  const extension = shipBy
+    ? [...others, { url: SHIP_BY_EXTENSION, valueDate: shipBy }]
+    : others;
+  return {
+    ...request,
+    extension: extension.length > 0 ? extension : undefined,
+  };
+}
