@@ -1,5 +1,6 @@
 /** The CapabilityStatement of a lab's FHIR base. */
 import { SEARCH_PARAMS } from "./search_params.ts";
+import { TERMINOLOGY_TYPES } from "./served_terminology.ts";
 import { type CapabilityStatement, STORED_TYPES } from "./types.ts";
 
 const DOCS: Record<string, string> = {
@@ -57,6 +58,15 @@ export function capabilityStatement(
               ...(p.blind ? { documentation: DOCS.blind } : {}),
             })),
           ],
+        })),
+        // Served by routes/terminology.ts: LHCMS's own code systems, value
+        // sets and extensions, and the lab's catalog code systems.
+        ...TERMINOLOGY_TYPES.map((type) => ({
+          type,
+          interaction: [{ code: "read" as const }, {
+            code: "search-type" as const,
+          }],
+          searchParam: [{ name: "url", type: "uri" as const }],
         })),
         {
           type: "AuditEvent",

@@ -17,6 +17,7 @@ import type { AppDeps, AppEnv } from "./env.ts";
 import { fhirResponse } from "./fhir_support.ts";
 import { fhirRoutes, MAX_BODY_BYTES } from "./fhir.ts";
 import { requestLogging } from "./middleware.ts";
+import { terminologyRoutes } from "./terminology.ts";
 import { auditDraft, interactionOf } from "./fhir_support.ts";
 
 /** Builds the LHCMS application. */
@@ -45,6 +46,7 @@ export function buildApp(deps: AppDeps) {
   app.route("/auth", authRoutes(deps));
   app.route("/admin", adminRoutes(deps));
   app.route("/labs", labRoutes(deps));
+  app.route("/", terminologyRoutes(deps));
   app.route("/fhir", fhirRoutes(deps));
 
   app.notFound((c) => {
