@@ -61,15 +61,20 @@ export async function prepareUpdate(
   return { resource: next, warnings: [] };
 }
 
-/** An item Task must leave by its prescription's ship-by date. */
+/**
+ * An item Task must leave by its prescription's ship-by date, and is as
+ * urgent as the prescription, unless the Task says otherwise.
+ */
 async function withShipByOf(deps: StoreDeps, lab: string, task: Task) {
-  if (task.restriction?.period?.end) return task;
   const request = await requestOf(deps, lab, task);
-  const shipBy = request?.extension?.find((e) => e.url === SHIP_BY_EXTENSION)
+  if (!request) return task;
+  const shipBy = request.extension?.find((e) => e.url === SHIP_BY_EXTENSION)
     ?.valueDate;
-  if (!shipBy) return task;
+  const priority = task.priority ?? request.priority;
+  const next: Task = { ...task, ...(priority ? { priority } : {}) };
+  if (!shipBy || task.restriction?.period?.end) return next;
   return {
-    ...task,
+    ...next,
     restriction: {
       ...task.restriction,
       period: { ...task.restriction?.period, end: shipBy },

@@ -21,8 +21,19 @@ export const STAGE_SYSTEM = "https://lhcms.dev/fhir/CodeSystem/stage";
 export const TASK_OUTPUT_SYSTEM =
   "https://lhcms.dev/fhir/CodeSystem/task-output";
 
-/** The output types LHCMS reads; see docs/fhir-mapping.md. */
-export type OutputType = "courier" | "tracking-number" | "qc-result" | "rework";
+/**
+ * The output types LHCMS reads; see docs/fhir-mapping.md. Try-ins
+ * (domain/try_ins.ts) and enclosures that left (domain/enclosures.ts)
+ * share the log; fhir/case_terminology.ts publishes the code system.
+ */
+export type OutputType =
+  | "courier"
+  | "tracking-number"
+  | "qc-result"
+  | "rework"
+  | "try-in-sent"
+  | "try-in-returned"
+  | "enclosure-out";
 
 /** The reserved code of the shipping stage. */
 export const SHIP_STAGE = "ship";

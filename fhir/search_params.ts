@@ -320,6 +320,29 @@ const organization: SearchParamDef[] = [
   { name: "type", type: "token", extract: (r: Json) => tokens(r.type) },
 ];
 
+// Provenance is stored as the dentist's work authorization of a
+// prescription: found by what it authorizes, who signed and when.
+const provenance: SearchParamDef[] = [
+  ...common,
+  {
+    name: "target",
+    type: "reference",
+    targets: ["ServiceRequest"],
+    extract: (r: Json) => references(r.target),
+  },
+  {
+    name: "agent",
+    type: "reference",
+    targets: ["Practitioner", "Organization"],
+    extract: (r: Json) => references(list(r.agent).map((a) => a?.who)),
+  },
+  {
+    name: "recorded",
+    type: "date",
+    extract: (r: Json) => dates(r.recorded),
+  },
+];
+
 function isPatientRef(v: RawValue): boolean {
   return v.kind === "reference" && v.ref.startsWith("Patient/");
 }
@@ -331,6 +354,7 @@ export const SEARCH_PARAMS: Record<string, SearchParamDef[]> = {
   Patient: patient,
   Practitioner: practitioner,
   Organization: organization,
+  Provenance: provenance,
 };
 
 /** Folds case and accents away, as FHIR string search asks. */

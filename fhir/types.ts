@@ -7,6 +7,7 @@ export type {
   OperationOutcome,
   OperationOutcomeIssue,
   Patient,
+  Provenance,
   Resource,
   ServiceRequest,
   Task,
@@ -19,6 +20,8 @@ export const STORED_TYPES = [
   "Organization",
   "ServiceRequest",
   "Task",
+  // Work authorizations (domain/authorization.ts).
+  "Provenance",
 ] as const;
 
 /** One of {@link STORED_TYPES}. */

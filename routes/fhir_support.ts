@@ -52,6 +52,9 @@ type Verb = "create" | "read" | "update";
 const AREA: Record<string, "case" | "patient" | "directory"> = {
   ServiceRequest: "case",
   Task: "case",
+  // A work authorization belongs to the case it authorizes: dentists
+  // create it, lab staff read it.
+  Provenance: "case",
   Patient: "patient",
   Practitioner: "directory",
   Organization: "directory",
@@ -85,6 +88,9 @@ const STATUS_FIELDS = new Set([
   // records they point to. Append-only, enforced by the workflow rules.
   "output",
   "contained",
+  // Enclosures that arrived at the bench; append-only as well
+  // (domain/enclosures.ts).
+  "input",
 ]);
 
 /**

@@ -30,6 +30,9 @@ function bodyOf(type: string, refs: Record<string, string>): any {
     Task: {
       status: "requested",
       intent: "order",
+      // As urgent as its prescription (changed to urgent above); the
+      // server would copy it from there if the Task left it out.
+      priority: "urgent",
       focus: { reference: refs.ServiceRequest },
       for: { reference: refs.Patient },
     },
