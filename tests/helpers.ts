@@ -13,8 +13,9 @@ import { start } from "../main.ts";
 
 export const ADMIN = { username: "root", password: "root-password-for-tests" };
 export const PASSWORD = "a-long-test-password";
+/** The HL7 examples, copied from ../shared/fixtures (tests/fixtures/README.md). */
 export const FIXTURES = new URL(
-  "../../shared/fixtures/fhir-r4-examples/",
+  "./fixtures/fhir-r4-examples/",
   import.meta.url,
 );
 
@@ -199,7 +200,7 @@ export function fhirClient(
   });
 }
 
-/** Reads a fixture from ../shared/fixtures. */
+/** Reads one of the HL7 example fixtures. */
 export async function fixture<T = any>(name: string): Promise<T> {
   return JSON.parse(await Deno.readTextFile(new URL(name, FIXTURES)));
 }
