@@ -154,7 +154,11 @@ function countingLogger(counts: Map<string, number>, base: LogFields = {}) {
   const write = (level: string) => (message: string, fields?: LogFields) => {
     const time = new Date().toISOString();
     JSON.stringify({ level, time, message, ...base, ...fields });
-    const key = `${level}: ${message}`;
+    // An error's own message says what went wrong; it holds no PHI.
+    const detail = level === "error" && fields?.message
+      ? ` (${fields.name}: ${fields.message})`
+      : "";
+    const key = `${level}: ${message}${detail}`;
     if (level !== "info") counts.set(key, (counts.get(key) ?? 0) + 1);
   };
   const logger: Logger = {

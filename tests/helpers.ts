@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { Client } from "fhir-kit-client";
 import { encodeBase64, loadConfig } from "../domain/config.ts";
 import { keys } from "../domain/kv_keys.ts";
-import { jsonLogger } from "../domain/log.ts";
+import { jsonLogger, type Logger } from "../domain/log.ts";
 import { start } from "../main.ts";
 
 export const ADMIN = { username: "root", password: "root-password-for-tests" };
@@ -42,8 +42,13 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Starts LHCMS on a random loopback port with a fresh KV file. */
-export async function startTestServer(): Promise<TestServer> {
+/**
+ * Starts LHCMS on a random loopback port with a fresh KV file; `log`
+ * replaces the quiet JSON logger, for tests that read what was logged.
+ */
+export async function startTestServer(
+  options: { log?: Logger } = {},
+): Promise<TestServer> {
   const dir = await Deno.makeTempDir({ prefix: "lhcms-test-" });
   const kvPath = `${dir}/lhcms.kv`;
   const clock = new TestClock();
@@ -56,7 +61,7 @@ export async function startTestServer(): Promise<TestServer> {
   });
   const running = await start(config, {
     clock: clock.now,
-    log: jsonLogger({}, true),
+    log: options.log ?? jsonLogger({}, true),
   });
   const adminToken = await login(running.url, ADMIN.username, ADMIN.password);
   return {
@@ -248,4 +253,19 @@ export async function storedCount(
     n++;
   }
   return n;
+}
+
+/** A logger that keeps every line it is given, for assertions. */
+export function recordingLogger(
+  lines: { level: string; message: string }[],
+): Logger {
+  const keep = (level: string) => (message: string) => {
+    lines.push({ level, message });
+  };
+  return {
+    info: keep("info"),
+    warn: keep("warn"),
+    error: keep("error"),
+    with: () => recordingLogger(lines),
+  };
 }
