@@ -1,0 +1,279 @@
+// deno-lint-ignore-file no-explicit-any
+/**
+ * One whole case through the FHIR API, as a practice system and a lab
+ * would send it with fhir-kit-client, item by item: a three-unit bridge
+ * and a crown of one case go from prescription through every catalog
+ * stage, a failed and a passed quality check, a design approval rejected
+ * then approved, to shipping; then the practice reads the case back with
+ * its history and the audit trail shows those reads.
+ */
+import assert from "node:assert/strict";
+import { Client } from "fhir-kit-client";
+import type { Resource, Task } from "@medplum/fhirtypes";
+import { stageSystem } from "../domain/case_workflow.ts";
+import { caseNumberSystem, SHIP_BY_EXTENSION } from "../domain/dental_case.ts";
+import {
+  buildDesignApproval,
+  rejectDesign,
+} from "../domain/design_approval.ts";
+import {
+  recordQcResult,
+  recordRework,
+  recordShipping,
+  type StageDef,
+} from "../domain/stages.ts";
+import { buildStageTask } from "../domain/task_workflow.ts";
+import { ADA_UNIVERSAL_SYSTEM, FDI_TOOTH_SYSTEM } from "../fhir/terminology.ts";
+import {
+  ASKED_DUE,
+  bridgeItem,
+  type CaseParties,
+  crownItem,
+  itemTask,
+  panNumber,
+  REQUISITION,
+} from "./case_journey.ts";
+import {
+  auditSettled,
+  call,
+  fhirClient,
+  setupLab,
+  startTestServer,
+} from "./helpers.ts";
+
+/** Status and body of a fhir-kit-client call the server must refuse. */
+async function refused(pending: Promise<unknown>) {
+  try {
+    await pending;
+  } catch (error: any) {
+    if (!error.response) throw error;
+    return { status: error.response.status, body: error.response.data };
+  }
+  throw new Error("the call succeeded");
+}
+
+/** Asserts a 422 OperationOutcome whose issues match `pattern`. */
+async function refusedWith(pending: Promise<unknown>, pattern: RegExp) {
+  const { status, body } = await refused(pending);
+  assert.equal(status, 422, JSON.stringify(body));
+  assert.equal(body.resourceType, "OperationOutcome");
+  assert.equal(body.issue[0].code, "processing");
+  assert.match(JSON.stringify(body.issue), pattern);
+}
+
+/** Creates a resource as a practice system or the lab would. */
+const post = (client: Client, resource: Resource) =>
+  client.create({ resourceType: resource.resourceType, body: resource as any });
+
+/** Updates a resource by its id. */
+const put = (client: Client, resource: Resource) =>
+  client.update({
+    resourceType: resource.resourceType,
+    id: resource.id!,
+    body: resource as any,
+  });
+
+const statusOf = (resource: unknown) =>
+  Client.httpFor(resource as any).response!.status;
+
+Deno.test("[case journey] a bridge and a crown go from prescription to shipping and read back whole", async (t) => {
+  const server = await startTestServer();
+  try {
+    const acme = await setupLab(server, "acme");
+    const dentist = fhirClient(server, "acme", acme.tokens.dentist);
+    const labAdmin = fhirClient(server, "acme", acme.tokens.lab_admin);
+    const bench = fhirClient(server, "acme", acme.tokens.lab_technician);
+    const system = stageSystem("acme");
+    const created = async (pending: Promise<unknown>) => {
+      const body: any = await pending;
+      assert.equal(statusOf(body), 201);
+      return body;
+    };
+    const stagesOf = async (product: string): Promise<StageDef[]> =>
+      (await call(
+        server.url,
+        "GET",
+        `/labs/acme/catalog/${product}`,
+        acme.tokens.lab_technician,
+      )).body.stages;
+
+    let parties: CaseParties;
+    let technician: any;
+    await t.step(
+      "the practice registers the patient and the dentist",
+      async () => {
+        const patient = await created(dentist.create({
+          resourceType: "Patient",
+          body: {
+            resourceType: "Patient",
+            name: [{ family: "Okonkwo", given: ["Adaeze"] }],
+            birthDate: "1968-05-14",
+          },
+        }));
+        const dr = await created(dentist.create({
+          resourceType: "Practitioner",
+          body: {
+            resourceType: "Practitioner",
+            name: [{ family: "Lindqvist" }],
+          },
+        }));
+        technician = await created(labAdmin.create({
+          resourceType: "Practitioner",
+          body: { resourceType: "Practitioner", name: [{ family: "Moreau" }] },
+        }));
+        parties = { lab: "acme", patient: patient.id, dentist: dr.id };
+      },
+    );
+
+    const items: Record<"bridge" | "crown", any> = {} as any;
+    await t.step(
+      "two items of one case share the lab case number",
+      async () => {
+        items.bridge = await created(post(dentist, bridgeItem(parties)));
+        items.crown = await created(post(dentist, crownItem(parties)));
+        const fill = (sr: any) =>
+          sr.identifier.find((i: any) => i.system === caseNumberSystem("acme"));
+        for (const sr of [items.bridge, items.crown]) {
+          assert.equal(fill(sr).value, "1");
+          assert.equal(fill(sr).type.coding[0].code, "FILL");
+          assert.deepEqual(sr.requisition, REQUISITION);
+          assert.equal(sr.identifier[0].type.coding[0].code, "PLAC");
+          assert.equal(sr.occurrenceDateTime, ASKED_DUE);
+          // Due Friday 12-18, one transit day: it leaves the lab Thursday.
+          const shipBy = sr.extension.find((e: any) =>
+            e.url === SHIP_BY_EXTENSION
+          );
+          assert.equal(shipBy.valueDate, "2026-12-17");
+        }
+      },
+    );
+
+    await t.step(
+      "the bridge sent in Universal numbering reads back in both",
+      () => {
+        const sites = items.bridge.bodySite.map((s: any) => [
+          s.coding.find((c: any) => c.system === FDI_TOOTH_SYSTEM).code,
+          s.coding.find((c: any) => c.system === ADA_UNIVERSAL_SYSTEM).code,
+          s.extension[0].valueCode,
+        ]);
+        assert.deepEqual(sites, [
+          ["14", "5", "abutment"],
+          ["15", "4", "pontic"],
+          ["16", "3", "abutment"],
+        ]);
+        const crownSite = items.crown.bodySite[0].coding.map((c: any) =>
+          c.code
+        );
+        assert.deepEqual(crownSite, ["21", "9"]);
+        const shades = items.crown.orderDetail.slice(1).map((d: any) => [
+          d.extension[0].valueCode,
+          d.coding[0].code,
+        ]);
+        assert.deepEqual(shades, [["body", "A2"], ["incisal", "A1"]]);
+      },
+    );
+
+    await t.step("the lab puts the case in a pan", async () => {
+      const pan = panNumber("acme", "P-117", "2026-12-03T09:05:00Z");
+      const missing = panNumber("acme", "P-117", "");
+      await refusedWith(
+        labAdmin.update({
+          resourceType: "ServiceRequest",
+          id: items.bridge.id,
+          body: {
+            ...items.bridge,
+            identifier: [...items.bridge.identifier, missing],
+          },
+        }),
+        /pan number needs a value and the start of its period/,
+      );
+      for (const key of ["bridge", "crown"] as const) {
+        const sr = items[key];
+        items[key] = await labAdmin.update({
+          resourceType: "ServiceRequest",
+          id: sr.id,
+          body: { ...sr, identifier: [...sr.identifier, pan] },
+        });
+        assert.equal(items[key].meta.versionId, "2");
+        assert.deepEqual(
+          items[key].identifier.find((i: any) => i.system === pan.system),
+          pan,
+        );
+        assert.equal(
+          items[key].identifier.filter((i: any) =>
+            i.system === caseNumberSystem("acme")
+          ).map((i: any) => i.value).join(),
+          "1",
+        );
+      }
+    });
+
+    const tasks: Record<"bridge" | "crown", Task> = {} as any;
+    await t.step(
+      "the practice orders the lab's work on each item",
+      async () => {
+        for (const key of ["bridge", "crown"] as const) {
+          const task = await created(
+            post(dentist, itemTask(items[key], parties)),
+          );
+          assert.equal(task.restriction.period.end, "2026-12-17");
+          assert.equal(task.priority, "routine");
+          tasks[key] = task;
+        }
+      },
+    );
+
+    const move = async (key: "bridge" | "crown", change: Partial<Task>) => {
+      const next: any = await put(bench, { ...tasks[key], ...change });
+      assert.equal(statusOf(next), 200);
+      tasks[key] = next;
+      return next;
+    };
+    await t.step(
+      "the lab accepts each item; work cannot start unaccepted",
+      async () => {
+        await refusedWith(
+          put(bench, { ...tasks.crown, status: "completed" }),
+          /requested to completed/,
+        );
+        for (const key of ["bridge", "crown"] as const) {
+          await move(key, { status: "accepted" });
+          await move(key, { status: "in-progress" });
+        }
+      },
+    );
+
+    // The stage Tasks of each item, one per stage, newest last.
+    const stageTasks = new Map<string, any[]>();
+    const plan = async (key: "bridge" | "crown", stage: StageDef) => {
+      const child = await created(post(
+        labAdmin,
+        buildStageTask(
+          tasks[key],
+          stage,
+          { reference: `Practitioner/${technician.id}` },
+          system,
+        ),
+      ));
+      assert.equal(child.status, "ready");
+      assert.deepEqual(child.partOf, [{ reference: `Task/${tasks[key].id}` }]);
+      const list = stageTasks.get(`${key}/${stage.code}`) ?? [];
+      stageTasks.set(`${key}/${stage.code}`, [...list, child]);
+    };
+    const stages = {
+      bridge: await stagesOf("bridge"),
+      crown: await stagesOf("crown"),
+    };
+    await t.step("the lab plans a stage Task per catalog stage", async () => {
+      for (const key of ["bridge", "crown"] as const) {
+        for (const stage of stages[key]) await plan(key, stage);
+      }
+      assert.deepEqual(
+        stages.crown.map((s) => s.code),
+        ["model", "design", "mill", "finish", "quality-check", "ship"],
+      );
+    });
+  } finally {
+    await server.close();
+  }
+});
