@@ -13,13 +13,16 @@ import type { Resource, Task } from "@medplum/fhirtypes";
 import { stageSystem } from "../domain/case_workflow.ts";
 import { caseNumberSystem, SHIP_BY_EXTENSION } from "../domain/dental_case.ts";
 import {
+  approveDesign,
   buildDesignApproval,
   rejectDesign,
 } from "../domain/design_approval.ts";
 import {
+  readStage,
   recordQcResult,
   recordRework,
   recordShipping,
+  stageConcept,
   type StageDef,
 } from "../domain/stages.ts";
 import { buildStageTask } from "../domain/task_workflow.ts";
@@ -71,7 +74,15 @@ const put = (client: Client, resource: Resource) =>
     resourceType: resource.resourceType,
     id: resource.id!,
     body: resource as any,
+  }).catch((error) => {
+    // Keep the OperationOutcome in sight when an expected move fails.
+    if (error.response) {
+      error.message += ` ${JSON.stringify(error.response.data)}`;
+    }
+    throw error;
   });
+
+type Item = "bridge" | "crown";
 
 const statusOf = (resource: unknown) =>
   Client.httpFor(resource as any).response!.status;
@@ -208,7 +219,7 @@ Deno.test("[case journey] a bridge and a crown go from prescription to shipping 
       }
     });
 
-    const tasks: Record<"bridge" | "crown", Task> = {} as any;
+    const tasks: Record<Item, Task> = {} as any;
     await t.step(
       "the practice orders the lab's work on each item",
       async () => {
@@ -223,7 +234,7 @@ Deno.test("[case journey] a bridge and a crown go from prescription to shipping 
       },
     );
 
-    const move = async (key: "bridge" | "crown", change: Partial<Task>) => {
+    const move = async (key: Item, change: Partial<Task>) => {
       const next: any = await put(bench, { ...tasks[key], ...change });
       assert.equal(statusOf(next), 200);
       tasks[key] = next;
@@ -245,7 +256,7 @@ Deno.test("[case journey] a bridge and a crown go from prescription to shipping 
 
     // The stage Tasks of each item, one per stage, newest last.
     const stageTasks = new Map<string, any[]>();
-    const plan = async (key: "bridge" | "crown", stage: StageDef) => {
+    const plan = async (key: Item, stage: StageDef) => {
       const child = await created(post(
         labAdmin,
         buildStageTask(
@@ -273,6 +284,209 @@ Deno.test("[case journey] a bridge and a crown go from prescription to shipping 
         ["model", "design", "mill", "finish", "quality-check", "ship"],
       );
     });
+
+    const concept = (key: Item, code: string) =>
+      stageConcept(stages[key].find((s) => s.code === code)!, system);
+    const stageStatus = async (key: Item, code: string, status: string) => {
+      const list = stageTasks.get(`${key}/${code}`)!;
+      const next: any = await put(bench, { ...list.at(-1), status } as Task);
+      assert.equal(next.status, status);
+      list[list.length - 1] = next;
+    };
+    // The item moves first, so a refused move leaves its stage Tasks alone.
+    const enter = async (
+      key: Item,
+      code: string,
+      change: Partial<Task> = {},
+    ) => {
+      const from = readStage(tasks[key], system);
+      await move(key, { businessStatus: concept(key, code), ...change });
+      assert.equal(tasks[key].businessStatus!.text, concept(key, code).text);
+      if (from) await stageStatus(key, from, "completed");
+      await stageStatus(key, code, "in-progress");
+    };
+    const refusedMove = (key: Item, change: Partial<Task>, pattern: RegExp) =>
+      refusedWith(put(bench, { ...tasks[key], ...change } as Task), pattern);
+
+    await t.step(
+      "the bridge moves stage by stage; a skip is refused",
+      async () => {
+        await refusedMove("bridge", {
+          businessStatus: concept("bridge", "mill"),
+        }, /skips model, design/);
+        await enter("bridge", "model");
+        await refusedMove("bridge", {
+          businessStatus: concept("bridge", "mill"),
+        }, /from stage model to mill: it skips design/);
+        for (const code of ["design", "mill", "finish", "quality-check"]) {
+          await enter("bridge", code);
+        }
+      },
+    );
+
+    const drRef = () => ({ reference: `Practitioner/${parties.dentist}` });
+    const askApproval = (version: number) =>
+      created(post(
+        labAdmin,
+        buildDesignApproval({
+          item: tasks.crown,
+          dentist: drRef(),
+          design: {
+            contentType: "model/stl",
+            url: `https://acme-lab.example/designs/crown-21-v${version}.stl`,
+            title: `Crown 21, design v${version}`,
+          },
+          authoredOn: `2026-12-0${3 + version}T11:00:00Z`,
+          requester: { reference: `Practitioner/${technician.id}` },
+        }),
+      ));
+    const waiting = async () => {
+      const bundle: any = await dentist.search({
+        resourceType: "Task",
+        searchParams: {
+          owner: `Practitioner/${parties.dentist}`,
+          status: "requested",
+        },
+      });
+      return (bundle.entry ?? []).map((e: any) => e.resource);
+    };
+    await t.step(
+      "the dentist rejects the crown's design, then approves the next",
+      async () => {
+        await enter("crown", "model");
+        await enter("crown", "design");
+        const first = await askApproval(1);
+        assert.deepEqual((await waiting()).map((a: any) => a.id), [first.id]);
+        await refusedWith(
+          put(dentist, { ...first, status: "rejected" }),
+          /without a reason in statusReason/,
+        );
+        const reason = { text: "Incisal edge too long; shorten by 0.5 mm" };
+        const rejected: any = await put(
+          dentist,
+          rejectDesign(first, reason, "2026-12-04T15:00:00Z"),
+        );
+        assert.equal(statusOf(rejected), 200);
+        assert.deepEqual([rejected.status, rejected.statusReason], [
+          "rejected",
+          reason,
+        ]);
+        await refusedWith(
+          put(dentist, approveDesign(rejected, "2026-12-04T15:05:00Z")),
+          /from rejected to completed/,
+        );
+        assert.deepEqual(await waiting(), []);
+
+        const second = await askApproval(2);
+        const approved: any = await put(
+          dentist,
+          approveDesign(second, "2026-12-05T09:30:00Z"),
+        );
+        assert.equal(approved.status, "completed");
+        assert.equal(
+          approved.input[0].valueAttachment.title,
+          "Crown 21, design v2",
+        );
+        for (const code of ["mill", "finish", "quality-check"]) {
+          await enter("crown", code);
+        }
+      },
+    );
+
+    const check = (key: Item, passes: boolean) => {
+      const checklist = stages[key].find((s) => s.checklist)!.checklist!;
+      return recordQcResult(tasks[key], {
+        checklist,
+        results: Object.fromEntries(
+          checklist.map((c) => [c.id, passes || c.id !== "shade"]),
+        ),
+        performer: { reference: `Practitioner/${technician.id}` },
+        date: "2026-12-09T16:00:00Z",
+      });
+    };
+    await t.step(
+      "the bridge fails its quality check, is reworked and passes",
+      async () => {
+        const ship = { businessStatus: concept("bridge", "ship") };
+        await refusedMove(
+          "bridge",
+          ship,
+          /before the quality check has passed/,
+        );
+        const failed = check("bridge", false);
+        await move("bridge", {
+          output: failed.output,
+          contained: failed.contained,
+        });
+        await refusedMove(
+          "bridge",
+          ship,
+          /before the quality check has passed/,
+        );
+
+        const finish = stages.bridge.find((s) => s.code === "finish")!;
+        await refusedMove("bridge", {
+          businessStatus: concept("bridge", "finish"),
+        }, /without a rework output/);
+        const reworked = recordRework(
+          tasks.bridge,
+          finish,
+          { text: "Pontic 15 lighter than A3; restain" },
+          system,
+        );
+        await move("bridge", {
+          businessStatus: reworked.businessStatus,
+          output: reworked.output,
+        });
+        await stageStatus("bridge", "quality-check", "completed");
+        await plan("bridge", finish);
+        await plan("bridge", stages.bridge.find((s) => s.checklist)!);
+        await stageStatus("bridge", "finish", "in-progress");
+        await enter("bridge", "quality-check");
+        await refusedMove(
+          "bridge",
+          ship,
+          /before the quality check has passed/,
+        );
+        const passed = check("bridge", true);
+        await move("bridge", {
+          output: passed.output,
+          contained: passed.contained,
+        });
+        await enter("bridge", "ship");
+      },
+    );
+
+    await t.step(
+      "each item ships with courier and tracking number",
+      async () => {
+        const passed = check("crown", true);
+        await move("crown", {
+          output: passed.output,
+          contained: passed.contained,
+        });
+        await enter("crown", "ship");
+        for (const key of ["bridge", "crown"] as const) {
+          await refusedMove(
+            key,
+            { status: "completed" },
+            /without courier and tracking-number outputs/,
+          );
+          const shipped = recordShipping(tasks[key], {
+            courier: "UPS",
+            trackingNumber: "1Z999AA10123456784",
+          });
+          await move(key, { output: shipped.output });
+          await move(key, { status: "completed" });
+          await stageStatus(key, "ship", "completed");
+          await refusedMove(
+            key,
+            { status: "in-progress" },
+            /from completed to in-progress/,
+          );
+        }
+      },
+    );
   } finally {
     await server.close();
   }
