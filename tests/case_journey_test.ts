@@ -487,6 +487,131 @@ Deno.test("[case journey] a bridge and a crown go from prescription to shipping 
         }
       },
     );
+
+    const entries = (bundle: any) =>
+      (bundle.entry ?? []).map((e: any) => e.resource);
+    await t.step("the practice reads the whole case back", async () => {
+      const found = entries(
+        await dentist.search({
+          resourceType: "ServiceRequest",
+          searchParams: {
+            requisition: `${REQUISITION.system}|${REQUISITION.value}`,
+          },
+        }),
+      );
+      assert.deepEqual(
+        found.map((sr: any) => sr.id),
+        [items.bridge.id, items.crown.id],
+      );
+      for (const key of ["bridge", "crown"] as const) {
+        const task: any = await dentist.read({
+          resourceType: "Task",
+          id: tasks[key].id!,
+        });
+        assert.equal(task.status, "completed");
+        assert.equal(task.businessStatus.coding[0].code, "ship");
+        assert.deepEqual(
+          task.output.slice(-2).map((o: any) => o.valueString),
+          ["UPS", "1Z999AA10123456784"],
+        );
+      }
+      const parts = async (key: Item) =>
+        entries(
+          await dentist.search({
+            resourceType: "Task",
+            searchParams: { "part-of": `Task/${tasks[key].id}` },
+          }),
+        ).map((child: any) => [child.code.coding[0].code, child.status]);
+      const done = (codes: string[]) => codes.map((c) => [c, "completed"]);
+      assert.deepEqual(
+        await parts("bridge"),
+        done([
+          ...stages.bridge.map((s) => s.code),
+          "finish",
+          "quality-check",
+        ]),
+      );
+      assert.deepEqual(await parts("crown"), [
+        ...done(stages.crown.map((s) => s.code)),
+        ["design-approval", "rejected"],
+        ["design-approval", "completed"],
+      ]);
+    });
+
+    await t.step(
+      "each item Task's history shows every stage and status",
+      async () => {
+        const codes = (key: Item) => stages[key].map((s) => s.code);
+        const path = {
+          // The rework sent the bridge back to finish and through QC again.
+          bridge: [
+            ...codes("bridge").slice(0, -1),
+            "finish",
+            "quality-check",
+            "ship",
+          ],
+          crown: codes("crown"),
+        };
+        for (const key of ["bridge", "crown"] as const) {
+          const history: any = await dentist.resourceHistory({
+            resourceType: "Task",
+            id: tasks[key].id!,
+          });
+          assert.equal(statusOf(history), 200);
+          const versions = entries(history).reverse();
+          assert.equal(versions.length, Number(tasks[key].meta!.versionId));
+          const changes = (read: (v: any) => string) =>
+            versions.map(read).filter((v: string, i: number, all: string[]) =>
+              i === 0 || v !== all[i - 1]
+            );
+          assert.deepEqual(changes((v) => v.status), [
+            "requested",
+            "accepted",
+            "in-progress",
+            "completed",
+          ]);
+          assert.deepEqual(
+            changes((v) => v.businessStatus?.coding[0].code ?? "none"),
+            ["none", ...path[key]],
+          );
+        }
+      },
+    );
+
+    await t.step(
+      "the audit trail shows the practice's reads, without PHI",
+      async () => {
+        await auditSettled(server);
+        const res = await call(
+          server.url,
+          "GET",
+          `/fhir/acme/AuditEvent?agent=acme-dentist&patient=${parties.patient}&action=R`,
+          acme.tokens.compliance_officer,
+        );
+        assert.equal(res.status, 200, JSON.stringify(res.body));
+        const reads = entries(res.body).map((e: any) => [
+          e.subtype[0].code,
+          e.entity[0].what.reference,
+        ]);
+        assert.deepEqual(reads, [
+          ["read", `Task/${tasks.bridge.id}`],
+          ["read", `Task/${tasks.crown.id}`],
+          ["history-instance", `Task/${tasks.bridge.id}`],
+          ["history-instance", `Task/${tasks.crown.id}`],
+        ]);
+        const searches = await call(
+          server.url,
+          "GET",
+          "/fhir/acme/AuditEvent?agent=acme-dentist&action=E",
+          acme.tokens.compliance_officer,
+        );
+        const queries = entries(searches.body).map((e: any) =>
+          atob(e.entity[0].query ?? "")
+        );
+        assert.ok(queries.includes("requisition=[phi]"), queries.join());
+        assert.doesNotMatch(JSON.stringify(searches.body), /LC-2026-0417/);
+      },
+    );
   } finally {
     await server.close();
   }
