@@ -8,8 +8,6 @@
  * its history and the audit trail shows those reads.
  */
 import assert from "node:assert/strict";
-import { Client } from "fhir-kit-client";
-import type { Resource, Task } from "@medplum/fhirtypes";
 import { stageSystem } from "../domain/case_workflow.ts";
 import { caseNumberSystem, SHIP_BY_EXTENSION } from "../domain/dental_case.ts";
 import {
@@ -17,16 +15,17 @@ import {
   buildDesignApproval,
   rejectDesign,
 } from "../domain/design_approval.ts";
-import {
-  readStage,
-  recordQcResult,
-  recordRework,
-  recordShipping,
-  stageConcept,
-  type StageDef,
-} from "../domain/stages.ts";
-import { buildStageTask } from "../domain/task_workflow.ts";
+import { recordRework } from "../domain/stages.ts";
 import { ADA_UNIVERSAL_SYSTEM, FDI_TOOTH_SYSTEM } from "../fhir/terminology.ts";
+import {
+  Bench,
+  created,
+  entries,
+  type Item,
+  put,
+  refusedWith,
+  statusOf,
+} from "./case_bench.ts";
 import {
   ASKED_DUE,
   bridgeItem,
@@ -44,48 +43,7 @@ import {
   startTestServer,
 } from "./helpers.ts";
 
-/** Status and body of a fhir-kit-client call the server must refuse. */
-async function refused(pending: Promise<unknown>) {
-  try {
-    await pending;
-  } catch (error: any) {
-    if (!error.response) throw error;
-    return { status: error.response.status, body: error.response.data };
-  }
-  throw new Error("the call succeeded");
-}
-
-/** Asserts a 422 OperationOutcome whose issues match `pattern`. */
-async function refusedWith(pending: Promise<unknown>, pattern: RegExp) {
-  const { status, body } = await refused(pending);
-  assert.equal(status, 422, JSON.stringify(body));
-  assert.equal(body.resourceType, "OperationOutcome");
-  assert.equal(body.issue[0].code, "processing");
-  assert.match(JSON.stringify(body.issue), pattern);
-}
-
-/** Creates a resource as a practice system or the lab would. */
-const post = (client: Client, resource: Resource) =>
-  client.create({ resourceType: resource.resourceType, body: resource as any });
-
-/** Updates a resource by its id. */
-const put = (client: Client, resource: Resource) =>
-  client.update({
-    resourceType: resource.resourceType,
-    id: resource.id!,
-    body: resource as any,
-  }).catch((error) => {
-    // Keep the OperationOutcome in sight when an expected move fails.
-    if (error.response) {
-      error.message += ` ${JSON.stringify(error.response.data)}`;
-    }
-    throw error;
-  });
-
-type Item = "bridge" | "crown";
-
-const statusOf = (resource: unknown) =>
-  Client.httpFor(resource as any).response!.status;
+const ITEMS = ["bridge", "crown"] as const;
 
 Deno.test("[case journey] a bridge and a crown go from prescription to shipping and read back whole", async (t) => {
   const server = await startTestServer();
@@ -93,14 +51,7 @@ Deno.test("[case journey] a bridge and a crown go from prescription to shipping 
     const acme = await setupLab(server, "acme");
     const dentist = fhirClient(server, "acme", acme.tokens.dentist);
     const labAdmin = fhirClient(server, "acme", acme.tokens.lab_admin);
-    const bench = fhirClient(server, "acme", acme.tokens.lab_technician);
-    const system = stageSystem("acme");
-    const created = async (pending: Promise<unknown>) => {
-      const body: any = await pending;
-      assert.equal(statusOf(body), 201);
-      return body;
-    };
-    const stagesOf = async (product: string): Promise<StageDef[]> =>
+    const catalog = async (product: string) =>
       (await call(
         server.url,
         "GET",
@@ -113,40 +64,37 @@ Deno.test("[case journey] a bridge and a crown go from prescription to shipping 
     await t.step(
       "the practice registers the patient and the dentist",
       async () => {
-        const patient = await created(dentist.create({
+        const patient = await created(dentist, {
           resourceType: "Patient",
-          body: {
-            resourceType: "Patient",
-            name: [{ family: "Okonkwo", given: ["Adaeze"] }],
-            birthDate: "1968-05-14",
-          },
-        }));
-        const dr = await created(dentist.create({
+          name: [{ family: "Okonkwo", given: ["Adaeze"] }],
+          birthDate: "1968-05-14",
+        });
+        const dr = await created(dentist, {
           resourceType: "Practitioner",
-          body: {
-            resourceType: "Practitioner",
-            name: [{ family: "Lindqvist" }],
-          },
-        }));
-        technician = await created(labAdmin.create({
+          name: [{ family: "Lindqvist" }],
+        });
+        technician = await created(labAdmin, {
           resourceType: "Practitioner",
-          body: { resourceType: "Practitioner", name: [{ family: "Moreau" }] },
-        }));
+          name: [{ family: "Moreau" }],
+        });
         parties = { lab: "acme", patient: patient.id, dentist: dr.id };
       },
     );
 
-    const items: Record<"bridge" | "crown", any> = {} as any;
+    const items = {} as Record<Item, any>;
+    const caseNumbers = (sr: any) =>
+      sr.identifier.filter((i: any) => i.system === caseNumberSystem("acme"));
     await t.step(
       "two items of one case share the lab case number",
       async () => {
-        items.bridge = await created(post(dentist, bridgeItem(parties)));
-        items.crown = await created(post(dentist, crownItem(parties)));
-        const fill = (sr: any) =>
-          sr.identifier.find((i: any) => i.system === caseNumberSystem("acme"));
+        items.bridge = await created(dentist, bridgeItem(parties));
+        items.crown = await created(dentist, crownItem(parties));
         for (const sr of [items.bridge, items.crown]) {
-          assert.equal(fill(sr).value, "1");
-          assert.equal(fill(sr).type.coding[0].code, "FILL");
+          const [fill] = caseNumbers(sr);
+          assert.deepEqual([fill.value, fill.type.coding[0].code], [
+            "1",
+            "FILL",
+          ]);
           assert.deepEqual(sr.requisition, REQUISITION);
           assert.equal(sr.identifier[0].type.coding[0].code, "PLAC");
           assert.equal(sr.occurrenceDateTime, ASKED_DUE);
@@ -186,47 +134,44 @@ Deno.test("[case journey] a bridge and a crown go from prescription to shipping 
 
     await t.step("the lab puts the case in a pan", async () => {
       const pan = panNumber("acme", "P-117", "2026-12-03T09:05:00Z");
-      const missing = panNumber("acme", "P-117", "");
+      const undated = { ...pan, period: undefined };
       await refusedWith(
-        labAdmin.update({
-          resourceType: "ServiceRequest",
-          id: items.bridge.id,
-          body: {
-            ...items.bridge,
-            identifier: [...items.bridge.identifier, missing],
-          },
+        put(labAdmin, {
+          ...items.bridge,
+          identifier: [...items.bridge.identifier, undated],
         }),
         /pan number needs a value and the start of its period/,
       );
-      for (const key of ["bridge", "crown"] as const) {
+      for (const key of ITEMS) {
         const sr = items[key];
-        items[key] = await labAdmin.update({
-          resourceType: "ServiceRequest",
-          id: sr.id,
-          body: { ...sr, identifier: [...sr.identifier, pan] },
+        items[key] = await put(labAdmin, {
+          ...sr,
+          identifier: [...sr.identifier, pan],
         });
         assert.equal(items[key].meta.versionId, "2");
-        assert.deepEqual(
-          items[key].identifier.find((i: any) => i.system === pan.system),
-          pan,
+        const kept = items[key].identifier.find((i: any) =>
+          i.system === pan.system
         );
-        assert.equal(
-          items[key].identifier.filter((i: any) =>
-            i.system === caseNumberSystem("acme")
-          ).map((i: any) => i.value).join(),
+        assert.deepEqual(kept, pan);
+        assert.deepEqual(caseNumbers(items[key]).map((i: any) => i.value), [
           "1",
-        );
+        ]);
       }
     });
 
-    const tasks: Record<Item, Task> = {} as any;
+    const bench = new Bench(
+      fhirClient(server, "acme", acme.tokens.lab_technician),
+      labAdmin,
+      { reference: `Practitioner/${technician.id}` },
+      { bridge: await catalog("bridge"), crown: await catalog("crown") },
+      stageSystem("acme"),
+    );
+    const { tasks, stages } = bench;
     await t.step(
       "the practice orders the lab's work on each item",
       async () => {
-        for (const key of ["bridge", "crown"] as const) {
-          const task = await created(
-            post(dentist, itemTask(items[key], parties)),
-          );
+        for (const key of ITEMS) {
+          const task = await created(dentist, itemTask(items[key], parties));
           assert.equal(task.restriction.period.end, "2026-12-17");
           assert.equal(task.priority, "routine");
           tasks[key] = task;
@@ -234,143 +179,91 @@ Deno.test("[case journey] a bridge and a crown go from prescription to shipping 
       },
     );
 
-    const move = async (key: Item, change: Partial<Task>) => {
-      const next: any = await put(bench, { ...tasks[key], ...change });
-      assert.equal(statusOf(next), 200);
-      tasks[key] = next;
-      return next;
-    };
     await t.step(
       "the lab accepts each item; work cannot start unaccepted",
       async () => {
-        await refusedWith(
-          put(bench, { ...tasks.crown, status: "completed" }),
+        await bench.refusedMove(
+          "crown",
+          { status: "completed" },
           /requested to completed/,
         );
-        for (const key of ["bridge", "crown"] as const) {
-          await move(key, { status: "accepted" });
-          await move(key, { status: "in-progress" });
+        for (const key of ITEMS) {
+          await bench.move(key, { status: "accepted" });
+          await bench.move(key, { status: "in-progress" });
         }
       },
     );
 
-    // The stage Tasks of each item, one per stage, newest last.
-    const stageTasks = new Map<string, any[]>();
-    const plan = async (key: Item, stage: StageDef) => {
-      const child = await created(post(
-        labAdmin,
-        buildStageTask(
-          tasks[key],
-          stage,
-          { reference: `Practitioner/${technician.id}` },
-          system,
-        ),
-      ));
-      assert.equal(child.status, "ready");
-      assert.deepEqual(child.partOf, [{ reference: `Task/${tasks[key].id}` }]);
-      const list = stageTasks.get(`${key}/${stage.code}`) ?? [];
-      stageTasks.set(`${key}/${stage.code}`, [...list, child]);
-    };
-    const stages = {
-      bridge: await stagesOf("bridge"),
-      crown: await stagesOf("crown"),
-    };
     await t.step("the lab plans a stage Task per catalog stage", async () => {
-      for (const key of ["bridge", "crown"] as const) {
-        for (const stage of stages[key]) await plan(key, stage);
-      }
       assert.deepEqual(
         stages.crown.map((s) => s.code),
         ["model", "design", "mill", "finish", "quality-check", "ship"],
       );
+      for (const key of ITEMS) {
+        for (const stage of stages[key]) await bench.plan(key, stage.code);
+      }
     });
-
-    const concept = (key: Item, code: string) =>
-      stageConcept(stages[key].find((s) => s.code === code)!, system);
-    const stageStatus = async (key: Item, code: string, status: string) => {
-      const list = stageTasks.get(`${key}/${code}`)!;
-      const next: any = await put(bench, { ...list.at(-1), status } as Task);
-      assert.equal(next.status, status);
-      list[list.length - 1] = next;
-    };
-    // The item moves first, so a refused move leaves its stage Tasks alone.
-    const enter = async (
-      key: Item,
-      code: string,
-      change: Partial<Task> = {},
-    ) => {
-      const from = readStage(tasks[key], system);
-      await move(key, { businessStatus: concept(key, code), ...change });
-      assert.equal(tasks[key].businessStatus!.text, concept(key, code).text);
-      if (from) await stageStatus(key, from, "completed");
-      await stageStatus(key, code, "in-progress");
-    };
-    const refusedMove = (key: Item, change: Partial<Task>, pattern: RegExp) =>
-      refusedWith(put(bench, { ...tasks[key], ...change } as Task), pattern);
 
     await t.step(
       "the bridge moves stage by stage; a skip is refused",
       async () => {
-        await refusedMove("bridge", {
-          businessStatus: concept("bridge", "mill"),
-        }, /skips model, design/);
-        await enter("bridge", "model");
-        await refusedMove("bridge", {
-          businessStatus: concept("bridge", "mill"),
-        }, /from stage model to mill: it skips design/);
+        const mill = { businessStatus: bench.concept("bridge", "mill") };
+        await bench.refusedMove("bridge", mill, /skips model, design/);
+        await bench.enter("bridge", "model");
+        await bench.refusedMove(
+          "bridge",
+          mill,
+          /model to mill: it skips design/,
+        );
         for (const code of ["design", "mill", "finish", "quality-check"]) {
-          await enter("bridge", code);
+          await bench.enter("bridge", code);
         }
       },
     );
 
-    const drRef = () => ({ reference: `Practitioner/${parties.dentist}` });
     const askApproval = (version: number) =>
-      created(post(
+      created(
         labAdmin,
         buildDesignApproval({
           item: tasks.crown,
-          dentist: drRef(),
+          dentist: { reference: `Practitioner/${parties.dentist}` },
           design: {
             contentType: "model/stl",
             url: `https://acme-lab.example/designs/crown-21-v${version}.stl`,
             title: `Crown 21, design v${version}`,
           },
           authoredOn: `2026-12-0${3 + version}T11:00:00Z`,
-          requester: { reference: `Practitioner/${technician.id}` },
+          requester: bench.technician,
         }),
-      ));
-    const waiting = async () => {
-      const bundle: any = await dentist.search({
-        resourceType: "Task",
-        searchParams: {
-          owner: `Practitioner/${parties.dentist}`,
-          status: "requested",
-        },
-      });
-      return (bundle.entry ?? []).map((e: any) => e.resource);
-    };
+      );
+    const waiting = async () =>
+      entries(
+        await dentist.search({
+          resourceType: "Task",
+          searchParams: {
+            owner: `Practitioner/${parties.dentist}`,
+            status: "requested",
+          },
+        }),
+      ).map((task) => task.id);
     await t.step(
       "the dentist rejects the crown's design, then approves the next",
       async () => {
-        await enter("crown", "model");
-        await enter("crown", "design");
+        await bench.enter("crown", "model");
+        await bench.enter("crown", "design");
         const first = await askApproval(1);
-        assert.deepEqual((await waiting()).map((a: any) => a.id), [first.id]);
+        assert.deepEqual(await waiting(), [first.id]);
         await refusedWith(
           put(dentist, { ...first, status: "rejected" }),
           /without a reason in statusReason/,
         );
         const reason = { text: "Incisal edge too long; shorten by 0.5 mm" };
-        const rejected: any = await put(
+        const rejected = await put(
           dentist,
           rejectDesign(first, reason, "2026-12-04T15:00:00Z"),
         );
         assert.equal(statusOf(rejected), 200);
-        assert.deepEqual([rejected.status, rejected.statusReason], [
-          "rejected",
-          reason,
-        ]);
+        assert.deepEqual(rejected.statusReason, reason);
         await refusedWith(
           put(dentist, approveDesign(rejected, "2026-12-04T15:05:00Z")),
           /from rejected to completed/,
@@ -378,7 +271,8 @@ Deno.test("[case journey] a bridge and a crown go from prescription to shipping 
         assert.deepEqual(await waiting(), []);
 
         const second = await askApproval(2);
-        const approved: any = await put(
+        assert.deepEqual(await waiting(), [second.id]);
+        const approved = await put(
           dentist,
           approveDesign(second, "2026-12-05T09:30:00Z"),
         );
@@ -388,98 +282,61 @@ Deno.test("[case journey] a bridge and a crown go from prescription to shipping 
           "Crown 21, design v2",
         );
         for (const code of ["mill", "finish", "quality-check"]) {
-          await enter("crown", code);
+          await bench.enter("crown", code);
         }
       },
     );
 
-    const check = (key: Item, passes: boolean) => {
-      const checklist = stages[key].find((s) => s.checklist)!.checklist!;
-      return recordQcResult(tasks[key], {
-        checklist,
-        results: Object.fromEntries(
-          checklist.map((c) => [c.id, passes || c.id !== "shade"]),
-        ),
-        performer: { reference: `Practitioner/${technician.id}` },
-        date: "2026-12-09T16:00:00Z",
-      });
-    };
+    const toShip = { businessStatus: bench.concept("bridge", "ship") };
+    const qcFirst = /before the quality check has passed/;
     await t.step(
       "the bridge fails its quality check, is reworked and passes",
       async () => {
-        const ship = { businessStatus: concept("bridge", "ship") };
-        await refusedMove(
-          "bridge",
-          ship,
-          /before the quality check has passed/,
-        );
-        const failed = check("bridge", false);
-        await move("bridge", {
-          output: failed.output,
-          contained: failed.contained,
-        });
-        await refusedMove(
-          "bridge",
-          ship,
-          /before the quality check has passed/,
-        );
+        await bench.refusedMove("bridge", toShip, qcFirst);
+        await bench.check("bridge", false, "2026-12-09T16:00:00Z");
+        await bench.refusedMove("bridge", toShip, qcFirst);
 
-        const finish = stages.bridge.find((s) => s.code === "finish")!;
-        await refusedMove("bridge", {
-          businessStatus: concept("bridge", "finish"),
-        }, /without a rework output/);
+        const back = { businessStatus: bench.concept("bridge", "finish") };
+        await bench.refusedMove("bridge", back, /without a rework output/);
         const reworked = recordRework(
           tasks.bridge,
-          finish,
+          bench.stage("bridge", "finish"),
           { text: "Pontic 15 lighter than A3; restain" },
-          system,
+          bench.system,
         );
-        await move("bridge", {
+        await bench.move("bridge", {
           businessStatus: reworked.businessStatus,
           output: reworked.output,
         });
-        await stageStatus("bridge", "quality-check", "completed");
-        await plan("bridge", finish);
-        await plan("bridge", stages.bridge.find((s) => s.checklist)!);
-        await stageStatus("bridge", "finish", "in-progress");
-        await enter("bridge", "quality-check");
-        await refusedMove(
-          "bridge",
-          ship,
-          /before the quality check has passed/,
-        );
-        const passed = check("bridge", true);
-        await move("bridge", {
-          output: passed.output,
-          contained: passed.contained,
-        });
-        await enter("bridge", "ship");
+        await bench.stageStatus("bridge", "quality-check", "completed");
+        await bench.plan("bridge", "finish");
+        await bench.plan("bridge", "quality-check");
+        await bench.stageStatus("bridge", "finish", "in-progress");
+        await bench.enter("bridge", "quality-check");
+        // The failed check before the rework no longer counts either way.
+        await bench.refusedMove("bridge", toShip, qcFirst);
+        await bench.check("bridge", true, "2026-12-10T10:00:00Z");
+        await bench.enter("bridge", "ship");
       },
     );
 
     await t.step(
       "each item ships with courier and tracking number",
       async () => {
-        const passed = check("crown", true);
-        await move("crown", {
-          output: passed.output,
-          contained: passed.contained,
-        });
-        await enter("crown", "ship");
-        for (const key of ["bridge", "crown"] as const) {
-          await refusedMove(
+        await bench.check("crown", true, "2026-12-09T16:30:00Z");
+        await bench.enter("crown", "ship");
+        for (const key of ITEMS) {
+          await bench.refusedMove(
             key,
             { status: "completed" },
             /without courier and tracking-number outputs/,
           );
-          const shipped = recordShipping(tasks[key], {
+          await bench.ship(key, {
             courier: "UPS",
-            trackingNumber: "1Z999AA10123456784",
+            trackingNumber: `1Z999AA1012345678${key === "bridge" ? 4 : 5}`,
           });
-          await move(key, { output: shipped.output });
-          await move(key, { status: "completed" });
-          await stageStatus(key, "ship", "completed");
-          await refusedMove(
+          assert.equal(tasks[key].status, "completed");
+          await bench.refusedMove(
             key,
             { status: "in-progress" },
             /from completed to in-progress/,
@@ -488,8 +345,6 @@ Deno.test("[case journey] a bridge and a crown go from prescription to shipping 
       },
     );
 
-    const entries = (bundle: any) =>
-      (bundle.entry ?? []).map((e: any) => e.resource);
     await t.step("the practice reads the whole case back", async () => {
       const found = entries(
         await dentist.search({
@@ -503,7 +358,7 @@ Deno.test("[case journey] a bridge and a crown go from prescription to shipping 
         found.map((sr: any) => sr.id),
         [items.bridge.id, items.crown.id],
       );
-      for (const key of ["bridge", "crown"] as const) {
+      for (const key of ITEMS) {
         const task: any = await dentist.read({
           resourceType: "Task",
           id: tasks[key].id!,
@@ -512,7 +367,7 @@ Deno.test("[case journey] a bridge and a crown go from prescription to shipping 
         assert.equal(task.businessStatus.coding[0].code, "ship");
         assert.deepEqual(
           task.output.slice(-2).map((o: any) => o.valueString),
-          ["UPS", "1Z999AA10123456784"],
+          ["UPS", tasks[key].output!.at(-1)!.valueString],
         );
       }
       const parts = async (key: Item) =>
@@ -552,7 +407,7 @@ Deno.test("[case journey] a bridge and a crown go from prescription to shipping 
           ],
           crown: codes("crown"),
         };
-        for (const key of ["bridge", "crown"] as const) {
+        for (const key of ITEMS) {
           const history: any = await dentist.resourceHistory({
             resourceType: "Task",
             id: tasks[key].id!,
