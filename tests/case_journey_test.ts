@@ -157,6 +157,14 @@ Deno.test("[case journey] a bridge and a crown go from prescription to shipping 
           "1",
         ]);
       }
+      const inPan = await labAdmin.search({
+        resourceType: "ServiceRequest",
+        searchParams: { identifier: `${pan.system}|${pan.value}` },
+      });
+      assert.deepEqual(
+        entries(inPan).map((sr) => sr.id),
+        [items.bridge.id, items.crown.id],
+      );
     });
 
     const bench = new Bench(
