@@ -378,6 +378,22 @@ Deno.test("[case journey] a bridge and a crown go from prescription to shipping 
           ["UPS", tasks[key].output!.at(-1)!.valueString],
         );
       }
+      const search = async (searchParams: Record<string, string>) =>
+        entries(await dentist.search({ resourceType: "Task", searchParams }));
+      const shipped = await search({
+        "business-status": `${bench.system}|ship`,
+      });
+      assert.deepEqual(shipped.map((task) => task.id), [
+        tasks.bridge.id,
+        tasks.crown.id,
+      ]);
+      const onCrown = await search({
+        focus: `ServiceRequest/${items.crown.id}`,
+      });
+      assert.deepEqual(
+        onCrown.filter((task) => !task.partOf).map((task) => task.id),
+        [tasks.crown.id],
+      );
       const parts = async (key: Item) =>
         entries(
           await dentist.search({
