@@ -7,11 +7,14 @@
  */
 import assert from "node:assert/strict";
 import { Client } from "fhir-kit-client";
-import { buildWorkAuthorization } from "../domain/authorization.ts";
+import {
+  buildWorkAuthorization,
+  readWorkAuthorization,
+} from "../domain/authorization.ts";
 import { stageSystem } from "../domain/case_workflow.ts";
 import { caseNumberSystem, SHIP_BY_EXTENSION } from "../domain/dental_case.ts";
 import {
-  ENCLOSURE_QUANTITY_EXTENSION,
+  enclosureBalance,
   recordArrival,
   recordDeparture,
 } from "../domain/enclosures.ts";
@@ -87,6 +90,26 @@ async function nextWeek(server: TestServer, labs: LabUsers[]) {
       );
     }
   }
+}
+
+/** A second practice sending to acme; returns its dentist's token. */
+async function otherPractice(server: TestServer): Promise<string> {
+  const admin = (path: string, body: unknown) =>
+    call(server.url, "POST", path, server.adminToken, body);
+  const made = await admin("/admin/practices", {
+    id: "acme-other",
+    name: "Another practice",
+    labs: ["acme"],
+  });
+  assert.equal(made.status, 201);
+  const user = await admin("/admin/users", {
+    username: "acme-other-dentist",
+    password: PASSWORD,
+    role: "dentist",
+    practice: "acme-other",
+  });
+  assert.equal(user.status, 201);
+  return await login(server.url, "acme-other-dentist", PASSWORD);
 }
 
 /** Lab acme with a patient, a crown and its item Task. */
@@ -343,22 +366,7 @@ Deno.test("[case events] a remake replaces a shipped crown and is refused when i
     await t.step(
       "another practice cannot remake this practice's crown",
       async () => {
-        const admin = (path: string, body: unknown) =>
-          call(server.url, "POST", path, server.adminToken, body);
-        const made = await admin("/admin/practices", {
-          id: "acme-other",
-          name: "Another practice",
-          labs: ["acme"],
-        });
-        assert.equal(made.status, 201);
-        const user = await admin("/admin/users", {
-          username: "acme-other-dentist",
-          password: PASSWORD,
-          role: "dentist",
-          practice: "acme-other",
-        });
-        assert.equal(user.status, 201);
-        const token = await login(server.url, "acme-other-dentist", PASSWORD);
+        const token = await otherPractice(server);
         const own: any = await fhirClient(server, "acme", token).create({
           resourceType: "Patient",
           body: { resourceType: "Patient" },
@@ -404,6 +412,287 @@ Deno.test("[case events] a remake replaces a shipped crown and is refused when i
           e.url === REMAKE_RESPONSIBILITY_EXTENSION
         ),
       );
+    });
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("[case events] try-ins and enclosures are append-only logs on the item Task", async (t) => {
+  const server = await startTestServer();
+  try {
+    const { acme, task: created } = await crownCase(server);
+    const tech = acme.tokens.lab_technician;
+    const bench = fhirClient(server, "acme", tech);
+    let task = created;
+    const put = (body: any) =>
+      call(server.url, "PUT", `/fhir/acme/Task/${task.id}`, tech, body);
+    const move = async (next: any) => {
+      task = fhirBody(await put(next), 200);
+    };
+    const refused = async (next: any, expression: RegExp) => {
+      const outcome = fhirBody(await put(next), 422);
+      assert.equal(outcome.issue[0].code, "processing");
+      names(outcome, expression);
+      const stored: any = await bench.read({
+        resourceType: "Task",
+        id: task.id,
+      });
+      assert.equal(stored.meta.versionId, task.meta.versionId);
+    };
+    await move({ ...task, status: "accepted" });
+
+    await t.step(
+      "two try-in round trips, read back from the history",
+      async () => {
+        await move(recordTryInSent(task, { when: "2026-12-04T10:00:00Z" }));
+        await move(
+          recordTryInReturned(task, {
+            note: "Mesial contact tight; shade good",
+          }),
+        );
+        await move(recordTryInSent(task, { when: "2026-12-07T10:00:00Z" }));
+        await move(recordTryInReturned(task, { when: "2026-12-08T15:30:00Z" }));
+        assert.deepEqual(tryInState(task), {
+          out: false,
+          sent: 2,
+          returned: 2,
+        });
+        assert.deepEqual(
+          tryInLog(task).map((e) => [e.type, e.when ?? e.note]),
+          [
+            ["try-in-sent", "2026-12-04T10:00:00Z"],
+            ["try-in-returned", "Mesial contact tight; shade good"],
+            ["try-in-sent", "2026-12-07T10:00:00Z"],
+            ["try-in-returned", "2026-12-08T15:30:00Z"],
+          ],
+        );
+        const history: any = await bench.history({
+          resourceType: "Task",
+          id: task.id,
+        });
+        // Newest first: each version is one step of the back-and-forth.
+        assert.deepEqual(
+          history.entry.map((e: any) => tryInState(e.resource).out),
+          [false, true, false, true, false, false],
+        );
+      },
+    );
+
+    await t.step("a try-in out of order or edited is refused", async () => {
+      await refused(
+        recordTryInReturned(task, { when: "2026-12-09T10:00:00Z" }),
+        /Task\.output\[4\]/,
+      );
+      const once = recordTryInSent(task, { when: "2026-12-09T10:00:00Z" });
+      await refused(
+        recordTryInSent(once, { when: "2026-12-09T11:00:00Z" }),
+        /Task\.output\[5\]/,
+      );
+      await refused(recordTryInSent(task, { note: " " }), /Task\.output\[4\]/);
+      const edited = structuredClone(task);
+      edited.output[1].valueString = "Shade wrong";
+      await refused(edited, /Task\.output\[1\]/);
+    });
+
+    await t.step("enclosures arrive and leave, counted", async () => {
+      let next = recordArrival(task, {
+        code: "impression",
+        quantity: 2,
+        text: "Upper and lower PVS",
+      });
+      next = recordArrival(next, { code: "bite-registration" });
+      next = recordArrival(next, { code: "articulator" });
+      await move(next);
+      next = recordDeparture(task, { code: "articulator" });
+      next = recordDeparture(next, { code: "impression" });
+      next = recordDeparture(next, { code: "restoration" });
+      await move(next);
+      const stored: any = await bench.read({
+        resourceType: "Task",
+        id: task.id,
+      });
+      assert.deepEqual(enclosureBalance(stored), {
+        "impression": { in: 2, out: 1 },
+        "bite-registration": { in: 1, out: 0 },
+        "articulator": { in: 1, out: 1 },
+        "restoration": { in: 0, out: 1 },
+      });
+    });
+
+    await t.step("nothing leaves that never arrived", async () => {
+      const at = task.output.length;
+      await refused(
+        recordDeparture(task, { code: "shade-tab" }),
+        new RegExp(`Task\\.output\\[${at}\\]`),
+      );
+      await refused(
+        recordDeparture(task, { code: "impression", quantity: 2 }),
+        new RegExp(`Task\\.output\\[${at}\\]`),
+      );
+    });
+
+    await t.step("a past log entry cannot be edited or removed", async () => {
+      const more = structuredClone(task);
+      more.input[0].extension[0].valuePositiveInt = 3;
+      await refused(more, /Task\.input\[0\]/);
+      await refused({ ...task, input: task.input.slice(1) }, /Task\.input/);
+      const renamed = structuredClone(task);
+      renamed.output.at(-1).valueCodeableConcept.coding[0].code = "model";
+      await refused(renamed, /Task\.output/);
+    });
+
+    await t.step("a new Task cannot start with a departure", async () => {
+      const before = await storedCount(server, "acme", "Task");
+      const { id: _id, meta: _meta, input: _in, output: _out, ...rest } =
+        created;
+      const res = await call(
+        server.url,
+        "POST",
+        "/fhir/acme/Task",
+        acme.tokens.dentist,
+        recordDeparture({ ...rest, status: "requested" }, { code: "model" }),
+      );
+      names(fhirBody(res, 422), /Task\.output\[0\]/);
+      assert.equal(await storedCount(server, "acme", "Task"), before);
+    });
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("[case events] the dentist's work authorization is a Provenance on the prescription", async (t) => {
+  const server = await startTestServer();
+  try {
+    const { acme, practice, bench, crown } = await crownCase(server);
+    const beta = await setupLab(server, "beta");
+    const board = "https://example.org/state-dental-board/license";
+    const dentist: any = await practice.create({
+      resourceType: "Practitioner",
+      body: {
+        resourceType: "Practitioner",
+        name: [{ family: "Molar", given: ["Ada"] }],
+      },
+    });
+    const authorization = (request = `ServiceRequest/${crown.id}`): any =>
+      buildWorkAuthorization({
+        request,
+        dentist: `Practitioner/${dentist.id}`,
+        name: "Dr Ada Molar",
+        license: { system: board, value: "DDS-40213" },
+        recorded: server.clock.now().toISOString(),
+      });
+    const refused = async (
+      client: Client,
+      body: any,
+      status: number,
+      expression?: RegExp,
+    ) => {
+      const outcome = await refusedBy(
+        client.create({ resourceType: "Provenance", body }),
+        status,
+      );
+      if (expression) names(outcome, expression);
+    };
+
+    let signed: any;
+    await t.step(
+      "the dentist records it; the bench reads and finds it",
+      async () => {
+        signed = await practice.create({
+          resourceType: "Provenance",
+          body: authorization(),
+        });
+        assert.equal(Client.httpFor(signed).response!.status, 201);
+        const read: any = await bench.read({
+          resourceType: "Provenance",
+          id: signed.id,
+        });
+        assert.deepEqual(readWorkAuthorization(read), {
+          request: `ServiceRequest/${crown.id}`,
+          dentist: {
+            reference: `Practitioner/${dentist.id}`,
+            display: "Dr Ada Molar",
+          },
+          name: "Dr Ada Molar",
+          license: { system: board, value: "DDS-40213" },
+          recorded: server.clock.now().toISOString(),
+        });
+        const found: any = await bench.search({
+          resourceType: "Provenance",
+          searchParams: { target: `ServiceRequest/${crown.id}` },
+        });
+        assert.deepEqual(found.entry.map((e: any) => e.resource.id), [
+          signed.id,
+        ]);
+      },
+    );
+
+    await t.step("only a dentist signs one", async () => {
+      await refused(bench, authorization(), 403);
+      const lab = fhirClient(server, "acme", acme.tokens.lab_admin);
+      await refused(lab, authorization(), 403);
+    });
+
+    await t.step(
+      "another lab's or practice's prescription is refused",
+      async () => {
+        const theirs = fhirClient(server, "beta", beta.tokens.dentist);
+        const patient: any = await theirs.create({
+          resourceType: "Patient",
+          body: { resourceType: "Patient" },
+        });
+        const betaCrown: any = await theirs.create({
+          resourceType: "ServiceRequest",
+          body: prescription("beta", patient.id, "crown", {
+            teeth: ["11"],
+            shade: "A1",
+          }) as any,
+        });
+        await refused(
+          practice,
+          authorization(`ServiceRequest/${betaCrown.id}`),
+          422,
+          /Provenance\.target/,
+        );
+        const intoBeta = fhirClient(server, "beta", acme.tokens.dentist);
+        await refused(
+          intoBeta,
+          authorization(`ServiceRequest/${betaCrown.id}`),
+          403,
+        );
+        const other = fhirClient(server, "acme", await otherPractice(server));
+        await refused(other, authorization(), 422, /Provenance\.target/);
+      },
+    );
+
+    await t.step("a missing or empty license number is refused", async () => {
+      const missing = authorization();
+      delete missing.agent[0].extension;
+      await refused(practice, missing, 422, /license-number/);
+      const empty = authorization();
+      empty.agent[0].extension[0].valueIdentifier.value = " ";
+      await refused(practice, empty, 422, /license-number/);
+      const undated = authorization();
+      delete undated.recorded;
+      await refused(practice, undated, 422, /Provenance\.recorded/);
+    });
+
+    await t.step("a recorded authorization is not changed", async () => {
+      const res = await call(
+        server.url,
+        "PUT",
+        `/fhir/acme/Provenance/${signed.id}`,
+        acme.tokens.dentist,
+        { ...signed, recorded: "2026-12-01T09:00:00Z" },
+      );
+      assert.equal(fhirBody(res, 422).issue[0].code, "processing");
+      assert.equal(await storedCount(server, "acme", "Provenance"), 1);
+      const read: any = await bench.read({
+        resourceType: "Provenance",
+        id: signed.id,
+      });
+      assert.equal(read.meta.versionId, "1");
     });
   } finally {
     await server.close();
