@@ -61,7 +61,7 @@ export async function prepareUpdate(
   context: CaseContext,
 ): Promise<Prepared> {
   if (next.resourceType === "ServiceRequest") {
-    checkRemakeUpdate(previous as ServiceRequest, next);
+    checkRemakeUpdate(lab, previous as ServiceRequest, next);
     return await prepareRequestUpdate(
       deps,
       lab,

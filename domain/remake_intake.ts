@@ -1,12 +1,15 @@
 /**
- * Takes a remake in through the FHIR write path: the original it
- * `replaces` is loaded from the lab's store as the caller may see it and
- * the rules of remakes.ts run against it. A remake is numbered as a new
+ * Takes a remake in through the FHIR write path: a prescription of the
+ * lab's catalog that `replaces` another is a remake; the original is
+ * loaded from the lab's store as the caller may see it and the rules of
+ * remakes.ts run against it. Other ServiceRequests are stored as FHIR
+ * gives them, like any prescription naming no catalog product. A remake is numbered as a new
  * case of the lab, linked to the original by `replaces`: it goes through
  * the bench again with its own pan, work ticket and due date, while the
  * original case stays as it shipped.
  */
 import type { ServiceRequest } from "@medplum/fhirtypes";
+import { catalogSystem } from "./catalog.ts";
 import { caseNumberSystem } from "./dental_case.ts";
 import { fail, LhcmsError, type Problem } from "./errors.ts";
 import {
@@ -29,7 +32,7 @@ export async function prepareRemake(
   request: ServiceRequest,
   visibility: Visibility,
 ): Promise<ServiceRequest> {
-  if (!isRemake(request)) return request;
+  if (!isDentalRemake(lab, request)) return request;
   const original = await loadOriginal(deps, lab, request, visibility);
   const problems = checkRemake(request, original);
   if (problems.length > 0) {
@@ -45,9 +48,11 @@ export async function prepareRemake(
  * created, and a remake keeps a coded reason and responsibility.
  */
 export function checkRemakeUpdate(
+  lab: string,
   previous: ServiceRequest,
   next: ServiceRequest,
 ): void {
+  if (!isDentalRemake(lab, previous) && !isDentalRemake(lab, next)) return;
   const problems: Problem[] = sameJson(previous.replaces, next.replaces)
     ? []
     : [{
@@ -55,10 +60,16 @@ export function checkRemakeUpdate(
         "Cannot change what a ServiceRequest replaces; send a new remake",
       expression: "ServiceRequest.replaces",
     }];
-  if (isRemake(next)) problems.push(...checkRemakeCodes(next));
+  if (isDentalRemake(lab, next)) problems.push(...checkRemakeCodes(next));
   if (problems.length > 0) {
     throw fail.unprocessable("Cannot update the remake", problems);
   }
+}
+
+function isDentalRemake(lab: string, request: ServiceRequest): boolean {
+  const system = catalogSystem(lab);
+  return isRemake(request) &&
+    (request.code?.coding?.some((c) => c.system === system) ?? false);
 }
 
 // Absent, deleted and hidden originals read the same: not a record of this
