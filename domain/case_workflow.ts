@@ -4,7 +4,9 @@
  * every Task follows the FHIR status machine; an item Task, whose focus is
  * a prescription naming a catalog product and which is part of no other
  * Task, also moves through that product's stages with its quality-check
- * and shipping gates; a design approval follows its own rules.
+ * and shipping gates; a design approval follows its own rules. Any other
+ * Task may carry the try-in and enclosure logs (try_ins.ts,
+ * enclosures.ts), checked on every write.
  */
 import type { ServiceRequest, Task } from "@medplum/fhirtypes";
 import { catalogSystem, getProduct, type Product } from "./catalog.ts";
@@ -13,11 +15,13 @@ import {
   checkDesignApprovalChange,
   isDesignApproval,
 } from "./design_approval.ts";
+import { checkEnclosures } from "./enclosures.ts";
 import { fail, type Problem } from "./errors.ts";
 import { keys } from "./kv_keys.ts";
 import type { StoreDeps, StoredResource } from "./resources.ts";
 import { sameJson } from "./stages.ts";
 import { checkItemTaskChange, checkTransition } from "./task_workflow.ts";
+import { checkTryIns } from "./try_ins.ts";
 
 /** Canonical URL of a lab's production stage codes (`businessStatus`). */
 export function stageSystem(lab: string): string {
@@ -27,6 +31,12 @@ export function stageSystem(lab: string): string {
 /** Checks a new Task; throws 422 listing every problem. */
 export function checkNewTask(task: Task): void {
   if (isDesignApproval(task)) refuse("create", checkDesignApproval(task));
+  else refuse("create", checkLogs(undefined, task));
+}
+
+/** The problems with the try-in and enclosure logs of a write. */
+function checkLogs(previous: Task | undefined, next: Task): Problem[] {
+  return [...checkTryIns(previous, next), ...checkEnclosures(previous, next)];
 }
 
 /** Checks a Task update against the workflow; throws 422 listing problems. */
@@ -57,7 +67,7 @@ export async function checkTaskUpdate(
       expression: "Task.partOf",
     });
   }
-  refuse("update", problems);
+  refuse("update", [...problems, ...checkLogs(previous, next)]);
 }
 
 function refuse(verb: string, problems: Problem[]) {
