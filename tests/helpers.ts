@@ -45,10 +45,11 @@ export interface TestServer {
 
 /**
  * Starts LHCMS on a random loopback port with a fresh KV file; `log`
- * replaces the quiet JSON logger, for tests that read what was logged.
+ * replaces the quiet JSON logger, for tests that read what was logged;
+ * `env` adds settings (such as LHCMS_MFA).
  */
 export async function startTestServer(
-  options: { log?: Logger } = {},
+  options: { log?: Logger; env?: Record<string, string> } = {},
 ): Promise<TestServer> {
   const dir = await Deno.makeTempDir({ prefix: "lhcms-test-" });
   const kvPath = `${dir}/lhcms.kv`;
@@ -59,6 +60,7 @@ export async function startTestServer(
     LHCMS_KV_PATH: kvPath,
     LHCMS_BOOTSTRAP_ADMIN: `${ADMIN.username}:${ADMIN.password}`,
     LHCMS_MASTER_KEY: encodeBase64(crypto.getRandomValues(new Uint8Array(32))),
+    ...options.env,
   });
   const running = await start(config, {
     clock: clock.now,
@@ -115,6 +117,13 @@ export function mfaCode(url: string, username: string): string {
   app.lastStep = use;
   return new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(app.secret) })
     .generate({ timestamp: use * 30_000 });
+}
+
+/** The base32 TOTP secret a test's authenticator holds for a person. */
+export function authenticatorSecret(url: string, username: string): string {
+  const app = authenticators.get(`${url} ${username}`);
+  if (!app) throw new Error(`${username} has no authenticator in this test`);
+  return app.secret;
 }
 
 /** Remembers a person's TOTP secret, as their authenticator app would. */
