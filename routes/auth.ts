@@ -130,7 +130,17 @@ export function authRoutes(deps: AppDeps) {
       : "";
     let entry: Deno.KvEntryMaybe<Enrollment>;
     if (token) {
-      entry = await liveEnrollment(deps, token, now);
+      entry = await liveEnrollment(deps, token, now).catch(async (e) => {
+        await commitAudit(
+          deps.kv,
+          authAudit(c, now, "unknown-user")(
+            "mfa-enroll-failed",
+            "enrollment_token_invalid",
+          ),
+        );
+        deps.auditWake("system");
+        throw e;
+      });
     } else {
       const { user } = await authenticatedCaller(deps, c);
       if ((await deps.kv.get(keys.mfa(user.username))).value !== null) {
