@@ -10,7 +10,15 @@ import zxing from "@zxing/library";
 import * as OTPAuth from "otpauth";
 import { ConfigError, decodeBase64, loadConfig } from "../../domain/config.ts";
 import type { AuditRecord } from "../../domain/audit.ts";
+import { importMasterKey, KeyRing } from "../../domain/crypto.ts";
 import { keys } from "../../domain/kv_keys.ts";
+import {
+  confirmEnrollment,
+  type Enrollment,
+  type MfaRecord,
+  showSecret,
+  spendFactor,
+} from "../../domain/mfa.ts";
 import {
   ADMIN,
   auditSettled,
@@ -534,4 +542,66 @@ Deno.test("[mfa] LHCMS_MFA is required unless set to optional", async (t) => {
       }
     },
   );
+});
+
+Deno.test("[mfa] a code checked against a stale read is refused by the versionstamp check", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const master = await importMasterKey(
+      crypto.getRandomValues(new Uint8Array(32)),
+    );
+    const keyRing = new KeyRing(kv, master);
+    const now = new Date("2026-12-03T09:00:00Z");
+    const enrollmentAt = keys.mfaEnrollment("test-token-hash");
+    await kv.set(enrollmentAt, { username: "tess", expiresAt: Infinity });
+    const shown = await showSecret(
+      kv,
+      keyRing,
+      await kv.get<Enrollment>(enrollmentAt) as Deno.KvEntry<Enrollment>,
+    );
+    const totp = OTPAuth.URI.parse(shown!.otpauth_uri) as OTPAuth.TOTP;
+    const op = kv.atomic();
+    const codes = await confirmEnrollment(
+      keyRing,
+      await kv.get<Enrollment>(enrollmentAt) as Deno.KvEntry<Enrollment>,
+      totp.generate({ timestamp: now.getTime() - STEP }),
+      now,
+      op,
+    );
+    assert.equal(codes?.length, 10);
+    assert.ok((await op.commit()).ok);
+
+    // Two requests that both read the record before either committed.
+    const stale = await kv.get<MfaRecord>(keys.mfa("tess"));
+    const code = totp.generate({ timestamp: now.getTime() });
+    const opened: string[] = [];
+    const spend = (id: string) =>
+      spendFactor(
+        kv,
+        keyRing,
+        stale as Deno.KvEntry<MfaRecord>,
+        "tess",
+        { code },
+        now,
+        (op) => {
+          op.set(["opened", id], true);
+          opened.push(id);
+        },
+      );
+    assert.deepEqual(await spend("first"), {
+      ok: true,
+      recoveryUsed: false,
+      recoveryLeft: 10,
+    });
+    assert.deepEqual(await spend("second"), {
+      ok: false,
+      reason: "mfa_invalid",
+    });
+    // The second built its commit from the stale read; KV refused it whole.
+    assert.deepEqual(opened, ["first", "second"]);
+    assert.equal((await kv.get(["opened", "second"])).versionstamp, null);
+    assert.equal((await kv.get(["opened", "first"])).value, true);
+  } finally {
+    kv.close();
+  }
 });
