@@ -13,7 +13,7 @@ import {
   type DueDateWarning,
   labDateOf,
 } from "./due_dates.ts";
-import { checkItem } from "./dental_item.ts";
+import { checkItem, panNumberSystem } from "./dental_item.ts";
 import { fail } from "./errors.ts";
 import { keys } from "./kv_keys.ts";
 import { getLabSettings, transitDaysTo } from "./lab_settings.ts";
@@ -82,12 +82,17 @@ export async function prepareRequestUpdate(
 ): Promise<{ resource: ServiceRequest; warnings: DueDateWarning[] }> {
   const product = await productOf(deps, lab, next);
   if (!product) return { resource: next, warnings: [] };
-  const system = caseNumberSystem(lab);
+  // The case number is the lab's; so is the pan number, which a practice
+  // system that never heard of it must not drop by resending the item.
+  const labOwned = new Set([caseNumberSystem(lab)]);
+  if (context.visibility?.practice) labOwned.add(panNumberSystem(lab));
   const kept = checkItem(lab, {
     ...next,
     identifier: [
-      ...(next.identifier ?? []).filter((i) => i.system !== system),
-      ...(previous.identifier ?? []).filter((i) => i.system === system),
+      ...(next.identifier ?? []).filter((i) => !labOwned.has(i.system ?? "")),
+      ...(previous.identifier ?? []).filter((i) =>
+        labOwned.has(i.system ?? "")
+      ),
     ],
     requisition: previous.requisition,
   }, product);

@@ -3,6 +3,9 @@ import { SEARCH_PARAMS } from "./search_params.ts";
 import { TERMINOLOGY_TYPES } from "./served_terminology.ts";
 import { type CapabilityStatement, STORED_TYPES } from "./types.ts";
 
+// A work authorization is never changed; a correction is a new Provenance.
+const NO_UPDATE: readonly string[] = ["Provenance"];
+
 const DOCS: Record<string, string> = {
   blind:
     "PHI: matched on whole values only (case- and accent-insensitive), through a blind index",
@@ -49,6 +52,7 @@ export function capabilityStatement(
             "search-type",
             "history-instance",
           ]
+            .filter((code) => code !== "update" || !NO_UPDATE.includes(type))
             .map((code) => ({ code: code as "read" })),
           searchParam: [
             { name: "_id", type: "token" as const },

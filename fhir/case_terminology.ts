@@ -33,13 +33,18 @@ import { type OutputType, TASK_OUTPUT_SYSTEM } from "../domain/stages.ts";
 import { TASK_INPUT_SYSTEM } from "../domain/design_approval.ts";
 import { codeSystem, metadata } from "./terminology.ts";
 
-type Texts = Readonly<Record<string, { display: string; definition: string }>>;
+/** Display and definition of each code of a code system. */
+export type Texts = Readonly<
+  Record<string, { display: string; definition: string }>
+>;
 
-function concepts(texts: Texts) {
+/** The concepts of a code system written as {@link Texts}. */
+export function concepts(texts: Texts) {
   return Object.entries(texts).map(([code, text]) => ({ code, ...text }));
 }
 
-const idOf = (url: string) => url.slice(url.lastIndexOf("/") + 1);
+/** The id a canonical URL is served under: its last segment. */
+export const idOf = (url: string) => url.slice(url.lastIndexOf("/") + 1);
 
 // Every code of the item Task's work log, whichever module writes it.
 const OUTPUTS: Readonly<Record<OutputType, Texts[string]>> = {
@@ -150,7 +155,8 @@ export function remakeResponsibilityValueSet(): ValueSet {
   };
 }
 
-interface ExtensionShape {
+/** What a simple extension definition needs. */
+export interface ExtensionShape {
   url: string;
   title: string;
   description: string;
@@ -158,8 +164,10 @@ interface ExtensionShape {
   value: Omit<ElementDefinition, "id" | "path" | "min">;
 }
 
-// A simple extension: one value of one type, no sub-extensions.
-function extensionDefinition(shape: ExtensionShape): StructureDefinition {
+/** A simple extension: one value of one type, no sub-extensions. */
+export function extensionDefinition(
+  shape: ExtensionShape,
+): StructureDefinition {
   const { url, title, description } = shape;
   return {
     resourceType: "StructureDefinition",

@@ -15,6 +15,7 @@ import { catalogSystem } from "../domain/catalog.ts";
 import { MATERIAL_SYSTEM } from "../domain/catalog_defaults.ts";
 import { stageSystem } from "../domain/case_workflow.ts";
 import { caseEventTerminology } from "./case_terminology.ts";
+import { catalogTerminology } from "./catalog_terminology.ts";
 import { lhcmsTerminologyResources } from "./terminology.ts";
 
 /** A conformance resource LHCMS serves. */
@@ -36,6 +37,7 @@ export type TerminologyType = typeof TERMINOLOGY_TYPES[number];
  * module lands, and every route, search and index page picks it up.
  */
 export const ADDITIONAL_TERMINOLOGY: (() => TerminologyResource[])[] = [
+  catalogTerminology,
   caseEventTerminology,
 ];
 

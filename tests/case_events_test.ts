@@ -693,6 +693,16 @@ Deno.test("[case events] the dentist's work authorization is a Provenance on the
         id: signed.id,
       });
       assert.equal(read.meta.versionId, "1");
+      const metadata = fhirBody(
+        await call(server.url, "GET", "/fhir/acme/metadata"),
+        200,
+      );
+      const provenance = metadata.rest[0].resource.find((r: any) =>
+        r.type === "Provenance"
+      );
+      const offered = provenance.interaction.map((i: any) => i.code);
+      assert.ok(offered.includes("create"));
+      assert.ok(!offered.includes("update"), "update is not offered");
     });
   } finally {
     await server.close();

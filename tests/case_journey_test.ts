@@ -167,6 +167,37 @@ Deno.test("[case journey] a bridge and a crown go from prescription to shipping 
       );
     });
 
+    await t.step(
+      "a practice resending an item cannot drop or move its pan number",
+      async () => {
+        const panSystem = "https://lhcms.dev/fhir/lab/acme/pan-number";
+        const own = items.crown.identifier.filter((i: any) =>
+          i.system !== panSystem
+        );
+        const resent = await put(dentist, {
+          ...items.crown,
+          identifier: own,
+          note: [{ text: "Please match the neighbouring veneer." }],
+        });
+        const moved = await put(dentist, {
+          ...resent,
+          identifier: [
+            ...own,
+            panNumber("acme", "P-999", "2026-12-03T10:00:00Z"),
+          ],
+        });
+        for (const sr of [resent, moved]) {
+          const pans = sr.identifier.filter((i: any) => i.system === panSystem);
+          assert.deepEqual(pans.map((i: any) => i.value), ["P-117"]);
+        }
+        assert.equal(
+          moved.note[0].text,
+          "Please match the neighbouring veneer.",
+        );
+        items.crown = moved;
+      },
+    );
+
     const bench = new Bench(
       fhirClient(server, "acme", acme.tokens.lab_technician),
       labAdmin,

@@ -55,6 +55,25 @@ Deno.test("[terminology] LHCMS's code systems, value sets and extensions are ser
       }
     });
 
+    await t.step(
+      "every LHCMS-wide URL the vendor docs name is served",
+      async () => {
+        const named = new Set<string>();
+        for (
+          const doc of ["docs/fhir-mapping.md"]
+        ) {
+          const text = await Deno.readTextFile(doc);
+          const urls = text.match(
+            /https:\/\/lhcms\.dev\/fhir\/(CodeSystem|ValueSet|StructureDefinition)\/[a-z0-9-]+/g,
+          );
+          for (const url of urls ?? []) named.add(url);
+        }
+        assert.ok(named.size >= 15, `only ${named.size} URLs found`);
+        const urls = new Set(served.map((r) => r.url));
+        for (const url of named) assert.ok(urls.has(url), `${url} not served`);
+      },
+    );
+
     await t.step("an unknown id is a 404 OperationOutcome", async () => {
       for (const type of ["CodeSystem", "ValueSet", "StructureDefinition"]) {
         const res = await call(server.url, "GET", `/fhir/acme/${type}/nope`);
