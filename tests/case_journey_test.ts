@@ -15,6 +15,7 @@ import {
   buildDesignApproval,
   rejectDesign,
 } from "../domain/design_approval.ts";
+import { buildRemake } from "../domain/remakes.ts";
 import { recordRework } from "../domain/stages.ts";
 import { ADA_UNIVERSAL_SYSTEM, FDI_TOOTH_SYSTEM } from "../fhir/terminology.ts";
 import {
@@ -520,6 +521,50 @@ Deno.test("[case journey] a bridge and a crown go from prescription to shipping 
         );
         assert.ok(queries.includes("requisition=[phi]"), queries.join());
         assert.doesNotMatch(JSON.stringify(searches.body), /LC-2026-0417/);
+      },
+    );
+
+    await t.step(
+      "the practice remakes the bridge: a new case linked to the original",
+      async () => {
+        const remake: any = await dentist.create({
+          resourceType: "ServiceRequest",
+          body: buildRemake(items.bridge, {
+            reason: "fit",
+            text: "Distal abutment rocks on the die",
+            responsibility: "lab",
+            authoredOn: server.clock.now().toISOString(),
+          }) as any,
+        });
+        assert.equal(remake.code.coding[0].code, "bridge");
+        assert.deepEqual(
+          remake.bodySite.map((s: any) => s.extension[0].valueCode),
+          ["abutment", "pontic", "abutment"],
+        );
+        const [number] = caseNumbers(remake);
+        assert.ok(
+          number.value !== "1",
+          "the remake has a case number of its own",
+        );
+        const found = entries(
+          await labAdmin.search({
+            resourceType: "ServiceRequest",
+            searchParams: { replaces: `ServiceRequest/${items.bridge.id}` },
+          }),
+        );
+        assert.deepEqual(found.map((sr: any) => sr.id), [remake.id]);
+        const original: any = await labAdmin.read({
+          resourceType: "ServiceRequest",
+          id: items.bridge.id,
+        });
+        assert.equal(original.meta.versionId, items.bridge.meta.versionId);
+        const history = entries(
+          await labAdmin.resourceHistory({
+            resourceType: "ServiceRequest",
+            id: items.bridge.id,
+          }),
+        );
+        assert.equal(history.length, Number(original.meta.versionId));
       },
     );
   } finally {
