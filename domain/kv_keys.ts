@@ -87,6 +87,12 @@ export const keys = {
   labSettings: (labId: string) => [...lab(labId), "settings"],
   /** The last lab case number given out. */
   caseCounter: (labId: string) => [...lab(labId), "case_counter"],
+  /** Claimed by the one item Task of a prescription (its id, no PHI). */
+  itemTaskOf: (labId: string, requestId: string) => [
+    ...lab(labId),
+    "item_task_of",
+    requestId,
+  ],
   /** A practice's order group (blind-indexed) to the lab case number. */
   casesByRequisition: (labId: string, blind: string) => [
     ...lab(labId),
