@@ -49,6 +49,8 @@ export function capabilityStatement(
             "search-type",
             "history-instance",
           ]
+            // A Binary's content never changes: a new file is a new Binary.
+            .filter((code) => type !== "Binary" || code !== "update")
             .map((code) => ({ code: code as "read" })),
           searchParam: [
             { name: "_id", type: "token" as const },
