@@ -1,4 +1,3 @@
-// deno-lint-ignore-file no-explicit-any
 /**
  * Security of scan files: a damaged upload never becomes visible, a Binary
  * stays inside its lab and its roles, stored chunks that were tampered
