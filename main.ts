@@ -109,6 +109,7 @@ export async function start(
     log,
     clock: options.clock ?? (() => new Date()),
     sessionLimits: DEFAULT_SESSION_LIMITS,
+    mfa: config.mfa,
     auditWake: (scope) => waker.wake(scope),
     publicUrl: config.publicUrl,
     version: VERSION,

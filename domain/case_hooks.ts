@@ -1,10 +1,15 @@
 /**
  * The dental rules applied to FHIR writes, in one place for the router:
- * prescriptions are checked, numbered and dated (dental_case.ts), Tasks
- * follow the workflow (case_workflow.ts) and an item Task takes its
- * ship-by date from its prescription.
+ * prescriptions are checked, numbered and dated (dental_case.ts), a remake
+ * is checked against its original (remake_intake.ts), Tasks follow the
+ * workflow (case_workflow.ts), an item Task takes its ship-by date from
+ * its prescription, and a Provenance is a dentist's work authorization
+ * (authorization.ts).
  */
 import type { Resource, ServiceRequest, Task } from "@medplum/fhirtypes";
+import { requireWorkAuthorization } from "./authorization.ts";
+import { fail } from "./errors.ts";
+import { checkRemakeUpdate, prepareRemake } from "./remake_intake.ts";
 import {
   type CaseContext,
   prepareNewRequest,
@@ -30,7 +35,16 @@ export async function prepareCreate(
   context: CaseContext,
 ): Promise<Prepared> {
   if (resource.resourceType === "ServiceRequest") {
-    return await prepareNewRequest(deps, lab, resource, context);
+    const request = await prepareRemake(
+      deps,
+      lab,
+      resource,
+      context.visibility ?? {},
+    );
+    return await prepareNewRequest(deps, lab, request, context);
+  }
+  if (resource.resourceType === "Provenance") {
+    requireWorkAuthorization(resource);
   }
   if (resource.resourceType === "Task") {
     return { resource: await withShipByOf(deps, lab, resource), warnings: [] };
@@ -47,6 +61,7 @@ export async function prepareUpdate(
   context: CaseContext,
 ): Promise<Prepared> {
   if (next.resourceType === "ServiceRequest") {
+    checkRemakeUpdate(lab, previous as ServiceRequest, next);
     return await prepareRequestUpdate(
       deps,
       lab,
@@ -58,7 +73,18 @@ export async function prepareUpdate(
   if (next.resourceType === "Task") {
     await checkTaskUpdate(deps, lab, previous as Task, next);
   }
+  if (next.resourceType === "Provenance") refuseProvenanceUpdate();
   return { resource: next, warnings: [] };
+}
+
+// A work authorization is what the dentist attested when signing; a
+// correction is a new Provenance, so the first stays as evidence.
+function refuseProvenanceUpdate(): never {
+  throw fail.unprocessable("Cannot update the work authorization", [{
+    message: "A work authorization is not changed once recorded; create a " +
+      "new Provenance",
+    expression: "Provenance",
+  }]);
 }
 
 /**

@@ -2,9 +2,11 @@
  * Applies the workflow rules (task_workflow.ts, stages.ts,
  * design_approval.ts) to Tasks as they are written through the FHIR API:
  * every Task follows the FHIR status machine; an item Task, whose focus is
- * a prescription naming a catalog product, also moves through that
- * product's stages with its quality-check and shipping gates; a design
- * approval follows its own rules.
+ * a prescription naming a catalog product and which is part of no other
+ * Task, also moves through that product's stages with its quality-check
+ * and shipping gates; a design approval follows its own rules. Any other
+ * Task may carry the try-in and enclosure logs (try_ins.ts,
+ * enclosures.ts), checked on every write.
  */
 import type { ServiceRequest, Task } from "@medplum/fhirtypes";
 import { catalogSystem, getProduct, type Product } from "./catalog.ts";
@@ -13,10 +15,13 @@ import {
   checkDesignApprovalChange,
   isDesignApproval,
 } from "./design_approval.ts";
+import { checkEnclosures } from "./enclosures.ts";
 import { fail, type Problem } from "./errors.ts";
 import { keys } from "./kv_keys.ts";
 import type { StoreDeps, StoredResource } from "./resources.ts";
+import { sameJson } from "./stages.ts";
 import { checkItemTaskChange, checkTransition } from "./task_workflow.ts";
+import { checkTryIns } from "./try_ins.ts";
 
 /** Canonical URL of a lab's production stage codes (`businessStatus`). */
 export function stageSystem(lab: string): string {
@@ -26,6 +31,12 @@ export function stageSystem(lab: string): string {
 /** Checks a new Task; throws 422 listing every problem. */
 export function checkNewTask(task: Task): void {
   if (isDesignApproval(task)) refuse("create", checkDesignApproval(task));
+  else refuse("create", checkLogs(undefined, task));
+}
+
+/** The problems with the try-in and enclosure logs of a write. */
+function checkLogs(previous: Task | undefined, next: Task): Problem[] {
+  return [...checkTryIns(previous, next), ...checkEnclosures(previous, next)];
 }
 
 /** Checks a Task update against the workflow; throws 422 listing problems. */
@@ -39,20 +50,34 @@ export async function checkTaskUpdate(
     return refuse("update", checkDesignApprovalChange(previous, next));
   }
   const product = await productOf(deps, lab, previous);
-  const problems = product
+  // A stage Task shares its item's focus but is part of the item: only
+  // the item Task itself goes through the product's stages and gates, and
+  // neither may leave its place by a change of partOf.
+  const item = product && !isPartOfTask(previous);
+  const problems = item
     ? checkItemTaskChange(previous, next, product.stages, {
       stageSystem: stageSystem(lab),
     })
     : checkTransition(previous.status, next.status, {
       statusReason: next.statusReason,
     });
-  refuse("update", problems);
+  if (product && !sameJson(previous.partOf, next.partOf)) {
+    problems.push({
+      message: "Cannot change partOf of a Task on a prescription",
+      expression: "Task.partOf",
+    });
+  }
+  refuse("update", [...problems, ...checkLogs(previous, next)]);
 }
 
 function refuse(verb: string, problems: Problem[]) {
   if (problems.length > 0) {
     throw fail.unprocessable(`Cannot ${verb} Task`, problems);
   }
+}
+
+function isPartOfTask(task: Task): boolean {
+  return task.partOf?.some((p) => p.reference?.startsWith("Task/")) ?? false;
 }
 
 /** The prescription a Task works on (its focus), if any. */

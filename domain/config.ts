@@ -25,6 +25,8 @@ export interface Config {
   tls?: { certFile: string; keyFile: string };
   /** Base URL that appears in Location headers and Bundle links. */
   publicUrl?: string;
+  /** Whether every person must sign in with a TOTP second factor. */
+  mfa: "required" | "optional";
 }
 
 type Env = Record<string, string | undefined>;
@@ -42,6 +44,7 @@ export function loadConfig(env: Env): Config {
     bootstrapAdmin: parseBootstrapAdmin(env.LHCMS_BOOTSTRAP_ADMIN),
     tls: parseTls(env.LHCMS_TLS_CERT, env.LHCMS_TLS_KEY),
     publicUrl: parsePublicUrl(env.LHCMS_PUBLIC_URL),
+    mfa: parseMfa(env.LHCMS_MFA),
   };
 }
 
@@ -100,6 +103,14 @@ function parsePublicUrl(value: string | undefined): string | undefined {
   } catch {
     throw new ConfigError("LHCMS_PUBLIC_URL", "is not an absolute URL");
   }
+}
+
+function parseMfa(value: string | undefined): "required" | "optional" {
+  if (value === undefined || value === "" || value === "required") {
+    return "required";
+  }
+  if (value === "optional") return "optional";
+  throw new ConfigError("LHCMS_MFA", "must be required or optional");
 }
 
 /** The development master key lives beside the KV file it protects. */

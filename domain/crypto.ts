@@ -100,6 +100,7 @@ export class KeyRing {
   #dataKeys = new Map<string, CryptoKey>();
   #current = new Map<string, number>();
   #indexKeys = new Map<string, CryptoKey>();
+  #systemKey?: Promise<CryptoKey>;
 
   constructor(readonly kv: Deno.Kv, readonly master: CryptoKey) {}
 
@@ -177,6 +178,37 @@ export class KeyRing {
   }
 
   /**
+   * Encrypts `value` (as JSON) for a global record at `kvKey` (one that
+   * belongs to no lab, such as a user's MFA secret) under the system data key.
+   */
+  async sealSystem(
+    kvKey: Deno.KvKey,
+    field: string,
+    value: unknown,
+  ): Promise<Sealed> {
+    const key = await this.#systemDataKey();
+    const plain = encoder.encode(JSON.stringify(value));
+    const { iv, ct } = await aesEncrypt(key, plain, aad(kvKey, field));
+    return { v: 1, iv, ct };
+  }
+
+  /** Decrypts a value sealed by {@link sealSystem} for `kvKey` and `field`. */
+  async openSystem<T>(
+    kvKey: Deno.KvKey,
+    field: string,
+    sealed: Sealed,
+  ): Promise<T> {
+    const key = await this.#systemDataKey();
+    const plain = await aesDecrypt(
+      key,
+      sealed.iv,
+      sealed.ct,
+      aad(kvKey, field),
+    );
+    return JSON.parse(decoder.decode(plain)) as T;
+  }
+
+  /**
    * The blind index value of a normalised PHI value: 128 bits of
    * HMAC-SHA-256 under the lab's index key, base64url.
    */
@@ -228,6 +260,35 @@ export class KeyRing {
     );
     this.#indexKeys.set(labId, key);
     return key;
+  }
+
+  #systemDataKey(): Promise<CryptoKey> {
+    this.#systemKey ??= this.#loadSystemDataKey().catch((error) => {
+      this.#systemKey = undefined;
+      throw error;
+    });
+    return this.#systemKey;
+  }
+
+  async #loadSystemDataKey(): Promise<CryptoKey> {
+    const kvKey = keys.systemDataKey();
+    if ((await this.kv.get(kvKey)).value === null) {
+      const raw = crypto.getRandomValues(new Uint8Array(32));
+      // Two processes creating it together: the first commit wins and both
+      // then use the stored one.
+      await this.kv.atomic()
+        .check({ key: kvKey, versionstamp: null })
+        .set(kvKey, await wrapWithMaster(this.master, kvKey, raw))
+        .commit();
+    }
+    const raw = await this.#unwrap(kvKey);
+    return await crypto.subtle.importKey(
+      "raw",
+      raw as BufferSource,
+      "AES-GCM",
+      false,
+      ["encrypt", "decrypt"],
+    );
   }
 
   async #unwrap(kvKey: Deno.KvKey): Promise<Uint8Array> {

@@ -17,7 +17,7 @@ import { checkItem } from "./dental_item.ts";
 import { fail } from "./errors.ts";
 import { keys } from "./kv_keys.ts";
 import { getLabSettings, transitDaysTo } from "./lab_settings.ts";
-import type { StoreDeps } from "./resources.ts";
+import type { StoreDeps, Visibility } from "./resources.ts";
 
 const V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203";
 /** Server-owned extension holding the date the item must leave the lab. */
@@ -43,6 +43,8 @@ export interface CaseContext {
   now: Date;
   /** The practice the case comes from, for its transit days. */
   practice?: string;
+  /** What the caller may see, for records a new one is checked against. */
+  visibility?: Visibility;
 }
 
 /** Prepares a new prescription; throws 422 listing every problem. */

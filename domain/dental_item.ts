@@ -4,7 +4,7 @@
  * arch the product needs, a shade where the product asks for one, and pan
  * numbers with the period they were in use. Every problem is reported with
  * its FHIRPath; tooth sites come back carrying both FDI and ADA Universal
- * codings.
+ * codings, and shades with their canonical code and role.
  */
 import type { CodeableConcept, ServiceRequest } from "@medplum/fhirtypes";
 import {
@@ -15,7 +15,7 @@ import {
 import type { Product } from "./catalog.ts";
 import { ALLOYS, MATERIAL_SYSTEM, MATERIALS } from "./catalog_defaults.ts";
 import { fail, type Problem } from "./errors.ts";
-import { readShades } from "./shades.ts";
+import { canonicalShadeOrderDetail, readShades } from "./shades.ts";
 import { type BridgeUnit, validateProductSites } from "./teeth.ts";
 
 /** LHCMS's code system of alloy classes for metal-ceramic work. */
@@ -29,7 +29,10 @@ export function panNumberSystem(lab: string): string {
   return `https://lhcms.dev/fhir/lab/${lab}/pan-number`;
 }
 
-/** The checked item with normalised body sites; throws 422 with every problem. */
+/**
+ * The checked item with normalised body sites and shades; throws 422 with
+ * every problem.
+ */
 export function checkItem(
   lab: string,
   request: ServiceRequest,
@@ -48,7 +51,11 @@ export function checkItem(
       problems,
     );
   }
-  return { ...request, bodySite: sites.bodySite };
+  return {
+    ...request,
+    bodySite: sites.bodySite,
+    orderDetail: request.orderDetail?.map(canonicalShadeOrderDetail),
+  };
 }
 
 function codings(request: ServiceRequest, system: string) {

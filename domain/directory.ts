@@ -220,29 +220,47 @@ async function checkMembership(kv: Deno.Kv, user: User, practice: unknown) {
   }
 }
 
+/** What an administrator may change on an existing user. */
+export interface UserChange {
+  disabled?: boolean;
+  role?: Role;
+}
+
 /**
- * Disables or re-enables a user, committing the audit record of the change
- * with it. Disabling also ends every session of the user, so tokens already
- * issued stop working at once.
+ * Disables, re-enables or changes the role of a user, committing the audit
+ * record of the change with it. A new role must fit the user's labs or
+ * practice. Disabling also ends every session of the user, so tokens
+ * already issued stop working at once.
  */
-export async function setUserDisabled(
+export async function updateUser(
   kv: Deno.Kv,
   username: string,
-  disabled: boolean,
+  change: UserChange,
   audit: AuditRecord,
 ): Promise<PublicUser> {
   const entry = await kv.get<User>(keys.user(username));
   if (entry.value === null) {
     throw fail.notFound(`User ${username} is not known`);
   }
-  const user = { ...entry.value, disabled };
+  const user: User = { ...entry.value };
+  if (change.disabled !== undefined) user.disabled = change.disabled;
+  if (change.role !== undefined && change.role !== user.role) {
+    const practice = user.practice;
+    delete user.practice;
+    user.role = change.role;
+    await checkMembership(
+      kv,
+      user,
+      change.role === "dentist" ? practice : undefined,
+    );
+  }
   const op = kv.atomic().check(entry).set(entry.key, user);
   addPendingAudit(op, { ...audit, entity: { type: "User", id: username } });
   const result = await op.commit();
   if (!result.ok) {
     throw fail.conflict(`Cannot change user ${username}: it changed meanwhile`);
   }
-  if (disabled) await endAllSessions(kv, username);
+  if (user.disabled) await endAllSessions(kv, username);
   return publicUser(user);
 }
 

@@ -37,7 +37,10 @@ export type ErrorCode =
   | "not_modified" // 304
   | "payload_too_large" // 413
   | "unsupported_media_type" // 415
-  | "too_many_requests"; // 429
+  | "too_many_requests" // 429
+  | "mfa_required" // 401: the password was right, a second factor is missing
+  | "mfa_invalid" // 401: a wrong, stale or already used code
+  | "mfa_step_up_required"; // 403: the action needs a fresh second factor
 
 /** HTTP status of each error code. */
 export const statusOf: Record<ErrorCode, number> = {
@@ -54,6 +57,9 @@ export const statusOf: Record<ErrorCode, number> = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   too_many_requests: 429,
+  mfa_required: 401,
+  mfa_invalid: 401,
+  mfa_step_up_required: 403,
 };
 
 /** Shorthand constructors, so call sites read as sentences. */

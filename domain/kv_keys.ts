@@ -27,6 +27,12 @@ export const keys = {
     sid === undefined
       ? ["sessions_by_user", username]
       : ["sessions_by_user", username, sid],
+  /** A user's confirmed TOTP enrollment (secret sealed, last used step). */
+  mfa: (username: string) => ["mfa", username],
+  /** An enrollment under way, by the SHA-256 of its enrollment token. */
+  mfaEnrollment: (tokenHash: string) => ["mfa_enrollments", tokenHash],
+  /** The data key of global records (MFA secrets), wrapped by the master key. */
+  systemDataKey: () => ["system_data_key"],
   signingKey: (kid: string) => ["signing_keys", kid],
   signingKeyCurrent: () => ["signing_key_current"],
   deadLetter: (id: string) => ["dead_letters", id],

@@ -194,11 +194,15 @@ export function checkRemake(
   sr: ServiceRequest,
   original: ServiceRequest | undefined,
 ): Problem[] {
-  return [
-    ...checkOriginal(sr, original),
-    ...checkReason(sr),
-    ...checkResponsibility(sr),
-  ];
+  return [...checkOriginal(sr, original), ...checkRemakeCodes(sr)];
+}
+
+/**
+ * The problems with a remake's reason and responsibility alone, for an
+ * update of a remake already linked to its original.
+ */
+export function checkRemakeCodes(sr: ServiceRequest): Problem[] {
+  return [...checkReason(sr), ...checkResponsibility(sr)];
 }
 
 function checkOriginal(

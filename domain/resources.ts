@@ -4,7 +4,7 @@
  * with its audit record. Callers pass the lab id; no function here can
  * reach outside `["lab", labId, ...]`.
  */
-import { ulid } from "ulid";
+import { monotonicFactory } from "ulid";
 import { entriesFor, entryKey } from "../fhir/index_entries.ts";
 import { SEARCH_PARAMS } from "../fhir/search_params.ts";
 import type { Resource } from "../fhir/types.ts";
@@ -144,6 +144,10 @@ export interface WriteOptions {
   commit?: (op: Deno.AtomicOperation) => void;
 }
 
+// Monotonic, so records created within one millisecond still sort, and
+// are listed, in the order they were created.
+const nextId = monotonicFactory();
+
 /** Creates a resource with a server-assigned id; commits its audit record. */
 export async function createResource(
   deps: StoreDeps,
@@ -151,7 +155,7 @@ export async function createResource(
   resource: Resource,
   options: WriteOptions,
 ): Promise<Resource> {
-  const id = options.id ?? ulid(options.now.getTime());
+  const id = options.id ?? nextId(options.now.getTime());
   const type = resource.resourceType;
   const body = withMeta(resource, id, 1, options.now);
   const op = deps.kv.atomic().check({

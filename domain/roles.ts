@@ -1,7 +1,7 @@
 /**
  * Roles and their permissions, written once (the HIPAA design's matrix):
- * a dentist creates, views and updates cases; a technician views cases and
- * updates case status; a viewer views; an admin does everything; a
+ * a dentist creates, views and updates cases and alone authorizes the work
+ * on a prescription; a technician views cases and updates case status; a viewer views; an admin does everything; a
  * compliance officer reads audit data and nothing clinical.
  */
 
@@ -24,6 +24,7 @@ export type Permission =
   | "case:read"
   | "case:update"
   | "case:update_status"
+  | "case:authorize"
   | "patient:create"
   | "patient:read"
   | "patient:update"
@@ -62,11 +63,14 @@ const MATRIX: Record<Role, ReadonlySet<Permission>> = {
     "patient:read",
     "directory:read",
   ]),
+  // The work authorization is the dentist's own attestation, so no lab
+  // role, not even admin, can record one.
   dentist: new Set([
     "case:create",
     "case:read",
     "case:update",
     "case:update_status",
+    "case:authorize",
     "patient:create",
     "patient:read",
     "patient:update",

@@ -13,6 +13,8 @@ export interface Session {
   createdAt: number;
   lastSeenAt: number;
   expiresAt: number;
+  /** When the session last proved a second factor (sign-in or step-up). */
+  mfaAt?: number;
 }
 
 /** Session time limits in milliseconds. */
@@ -31,6 +33,50 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = {
 // a minute of slack on a 15-minute idle timeout is an acceptable trade.
 const TOUCH_INTERVAL_MS = 60_000;
 
+/** A new session with a fresh random id, not yet stored. */
+export function newSession(
+  username: string,
+  now: number,
+  limits = DEFAULT_SESSION_LIMITS,
+  mfaAt?: number,
+): Session {
+  return {
+    id: crypto.randomUUID(),
+    username,
+    createdAt: now,
+    lastSeenAt: now,
+    expiresAt: now + limits.absoluteMs,
+    ...(mfaAt === undefined ? {} : { mfaAt }),
+  };
+}
+
+/**
+ * Adds the writes that store `session` to `op`, so a sign-in commits with
+ * what it proved (a TOTP step used up, a recovery code spent).
+ */
+export function addSession(
+  op: Deno.AtomicOperation,
+  session: Session,
+  limits = DEFAULT_SESSION_LIMITS,
+): Deno.AtomicOperation {
+  const expireIn = Math.min(
+    session.expiresAt - session.lastSeenAt,
+    limits.absoluteMs,
+  );
+  return op
+    .set(keys.session(session.id), session, { expireIn })
+    .set(keys.sessionsByUser(session.username, session.id), session.expiresAt, {
+      expireIn,
+    });
+}
+
+/** Adds the writes that end `session` to `op`. */
+export function addEndSession(op: Deno.AtomicOperation, session: Session) {
+  return op
+    .delete(keys.session(session.id))
+    .delete(keys.sessionsByUser(session.username, session.id));
+}
+
 /** Starts a session with a fresh random id. */
 export async function createSession(
   kv: Deno.Kv,
@@ -38,20 +84,8 @@ export async function createSession(
   now: number,
   limits = DEFAULT_SESSION_LIMITS,
 ): Promise<Session> {
-  const id = crypto.randomUUID();
-  const session: Session = {
-    id,
-    username,
-    createdAt: now,
-    lastSeenAt: now,
-    expiresAt: now + limits.absoluteMs,
-  };
-  await kv.atomic()
-    .set(keys.session(id), session, { expireIn: limits.absoluteMs })
-    .set(keys.sessionsByUser(username, id), session.expiresAt, {
-      expireIn: limits.absoluteMs,
-    })
-    .commit();
+  const session = newSession(username, now, limits);
+  await addSession(kv.atomic(), session, limits).commit();
   return session;
 }
 
@@ -87,13 +121,10 @@ export async function useSession(
 
 /** Ends one session. */
 export async function endSession(kv: Deno.Kv, session: Session): Promise<void> {
-  await kv.atomic()
-    .delete(keys.session(session.id))
-    .delete(keys.sessionsByUser(session.username, session.id))
-    .commit();
+  await addEndSession(kv.atomic(), session).commit();
 }
 
-/** Ends every session of a user (password change, disabling). */
+/** Ends every session of a user (password change, disabling, MFA reset). */
 export async function endAllSessions(kv: Deno.Kv, username: string) {
   for await (
     const entry of kv.list({ prefix: keys.sessionsByUser(username) })

@@ -237,6 +237,36 @@ export function readShadeOrderDetail(
 }
 
 /**
+ * A shade `orderDetail` as LHCMS sends it back: the canonical code with
+ * its display and the role extension, other codings and extensions kept.
+ * An element that is no readable shade is returned as it is.
+ * @example canonicalShadeOrderDetail({ coding: [{ system: VITA_CLASSICAL_SYSTEM, code: "a3,5" }] })
+ * // coding A3.5 "VITA classical A3.5", role body
+ */
+export function canonicalShadeOrderDetail(
+  concept: CodeableConcept,
+): CodeableConcept {
+  if (!isShadeOrderDetail(concept)) return concept;
+  const read = readShadeOrderDetail(concept);
+  if (!read.ok) return concept;
+  const canonical = shadeOrderDetail(read.value);
+  return {
+    ...concept,
+    extension: [
+      ...(concept.extension ?? []).filter((e) =>
+        e.url !== SHADE_ROLE_EXTENSION
+      ),
+      ...canonical.extension!,
+    ],
+    coding: [
+      ...canonical.coding!,
+      ...(concept.coding ?? []).filter((c) => !guideOf(c.system)),
+    ],
+    text: concept.text ?? canonical.text,
+  };
+}
+
+/**
  * Reads every shade among `ServiceRequest.orderDetail`, skipping elements
  * that are not shades (materials, options), with a problem per bad shade.
  */

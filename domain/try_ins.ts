@@ -9,7 +9,7 @@
 import type { Task, TaskOutput } from "@medplum/fhirtypes";
 import { parseDateRange } from "../fhir/dates.ts";
 import type { Problem } from "./errors.ts";
-import { TASK_OUTPUT_SYSTEM } from "./stages.ts";
+import { sameJson, TASK_OUTPUT_SYSTEM } from "./stages.ts";
 
 /** The output types of a try-in trip. */
 export type TryInType = "try-in-sent" | "try-in-returned";
@@ -94,10 +94,11 @@ export function recordTryInReturned(task: Task, value: TryInValue): Task {
  * `previous` is undefined): each new entry has a valid date or a note, a
  * return follows a send that has not come back, a send waits for the last
  * trip to come back, and the Task does not complete while a try-in is out.
- * Entries already stored are not judged again: the log is append-only.
+ * Entries already stored are kept as they were and not judged again: the
+ * log is append-only.
  */
 export function checkTryIns(previous: Task | undefined, next: Task): Problem[] {
-  const problems: Problem[] = [];
+  const problems: Problem[] = previous ? checkKept(previous, next) : [];
   const known = previous?.output?.length ?? 0;
   let out = false;
   for (const entry of tryInLog(next)) {
@@ -125,6 +126,17 @@ export function checkTryIns(previous: Task | undefined, next: Task): Problem[] {
     });
   }
   return problems;
+}
+
+// The dentist's notes on a try-in are a clinical record: once stored, an
+// entry is neither edited nor removed.
+function checkKept(previous: Task, next: Task): Problem[] {
+  return tryInLog(previous).filter((entry) =>
+    !sameJson(previous.output![entry.index], next.output?.[entry.index])
+  ).map((entry) => ({
+    message: `Cannot change or remove try-in output ${entry.index}`,
+    expression: `Task.output[${entry.index}]`,
+  }));
 }
 
 function checkValue(output: TaskOutput, at: string): Problem[] {

@@ -17,7 +17,7 @@ export function toAuditEvent(
   record: AuditRecord,
   sourceName: string,
 ): AuditEvent {
-  const login = record.subtype.startsWith("log");
+  const login = /^(log|mfa-)/.test(record.subtype);
   const entity: AuditEvent["entity"] = [];
   if (record.entity) {
     entity.push({

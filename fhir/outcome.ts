@@ -19,6 +19,9 @@ const ISSUE_CODE: Record<string, OperationOutcomeIssue["code"]> = {
   payload_too_large: "too-long",
   unsupported_media_type: "not-supported",
   too_many_requests: "throttled",
+  mfa_required: "login",
+  mfa_invalid: "login",
+  mfa_step_up_required: "forbidden",
 };
 
 /** An OperationOutcome with one issue per problem of the error. */

@@ -163,6 +163,14 @@ const serviceRequest: SearchParamDef[] = [
     targets: ["ServiceRequest"],
     extract: (r: Json) => references(r.basedOn),
   },
+  // A remake names its original here: the remakes of a case are found by
+  // `replaces=ServiceRequest/{original}`.
+  {
+    name: "replaces",
+    type: "reference",
+    targets: ["ServiceRequest"],
+    extract: (r: Json) => references(r.replaces),
+  },
 ];
 
 const task: SearchParamDef[] = [

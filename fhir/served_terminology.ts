@@ -14,6 +14,7 @@ import type { Product } from "../domain/catalog.ts";
 import { catalogSystem } from "../domain/catalog.ts";
 import { MATERIAL_SYSTEM } from "../domain/catalog_defaults.ts";
 import { stageSystem } from "../domain/case_workflow.ts";
+import { caseEventTerminology } from "./case_terminology.ts";
 import { lhcmsTerminologyResources } from "./terminology.ts";
 
 /** A conformance resource LHCMS serves. */
@@ -34,7 +35,9 @@ export type TerminologyType = typeof TERMINOLOGY_TYPES[number];
  * add the case terminology (remakes, enclosures, materials...) here as its
  * module lands, and every route, search and index page picks it up.
  */
-export const ADDITIONAL_TERMINOLOGY: (() => TerminologyResource[])[] = [];
+export const ADDITIONAL_TERMINOLOGY: (() => TerminologyResource[])[] = [
+  caseEventTerminology,
+];
 
 /** Ids of the code systems each lab keeps for itself (sign-in required). */
 export const LAB_CODE_SYSTEMS = ["products", "stages"] as const;

@@ -174,8 +174,8 @@ const VITA_NOTICE = "VITA, VITA classical and VITA 3D-Master are " +
   "trademarks of VITA Zahnfabrik H. Rauter GmbH & Co. KG. LHCMS codes " +
   "the shade tabs of these guides for ordering and is not affiliated with VITA.";
 
-// The metadata every LHCMS-defined conformance resource shares.
-function metadata(id: string, title: string, description: string) {
+/** The metadata every LHCMS-defined conformance resource shares. */
+export function metadata(id: string, title: string, description: string) {
   return {
     id,
     version: TERMINOLOGY_VERSION,
@@ -193,7 +193,8 @@ function metadata(id: string, title: string, description: string) {
   };
 }
 
-function codeSystem(
+/** A complete LHCMS code system at `{canonical base}/CodeSystem/{id}`. */
+export function codeSystem(
   id: string,
   title: string,
   description: string,

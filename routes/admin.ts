@@ -1,6 +1,11 @@
 /** `/admin`: labs, practices and users, for the admin role. */
 import { type Context, Hono } from "hono";
-import { type AuditRecord, auditRecord, searchAudit } from "../domain/audit.ts";
+import {
+  addPendingAudit,
+  type AuditRecord,
+  auditRecord,
+  searchAudit,
+} from "../domain/audit.ts";
 import {
   createLab,
   createPractice,
@@ -10,14 +15,15 @@ import {
   listAll,
   type Practice,
   publicUser,
-  setUserDisabled,
+  updateUser,
   type User,
 } from "../domain/directory.ts";
 import { fail } from "../domain/errors.ts";
 import { keys } from "../domain/kv_keys.ts";
-import { can } from "../domain/roles.ts";
+import { resetMfa } from "../domain/mfa.ts";
+import { can, isRole } from "../domain/roles.ts";
 import type { AppDeps, AppEnv } from "./env.ts";
-import { authenticate, network } from "./middleware.ts";
+import { authenticate, network, requireFreshMfa } from "./middleware.ts";
 
 /** The `/admin` router. */
 export function adminRoutes(deps: AppDeps) {
@@ -73,25 +79,59 @@ export function adminRoutes(deps: AppDeps) {
     deps.auditWake("system");
     return c.json(user, 201);
   });
-  app.patch("/users/:username", async (c) => {
+  // Changing who may do what needs a fresh second factor (step-up).
+  app.patch("/users/:username", requireFreshMfa(deps), async (c) => {
     const username = c.req.param("username");
     if (!isUsername(username)) throw fail.notFound("No such user");
-    const { disabled } = await jsonBody(c);
-    if (typeof disabled !== "boolean") {
+    const { disabled, role } = await jsonBody(c);
+    if (disabled !== undefined && typeof disabled !== "boolean") {
       throw fail.invalid("disabled must be true or false");
     }
+    if (role !== undefined && !isRole(role)) {
+      throw fail.invalid("role is not a known role");
+    }
+    if (disabled === undefined && role === undefined) {
+      throw fail.invalid("Send disabled, role or both");
+    }
     if (username === c.var.caller.user.username) {
-      throw fail.unprocessable("Cannot disable or enable your own account");
+      throw fail.unprocessable("Cannot change your own account's access");
     }
     const now = deps.clock();
-    const user = await setUserDisabled(
+    const user = await updateUser(
       deps.kv,
       username,
-      disabled,
+      { disabled, role },
       adminAudit(c, now, "update"),
     );
     deps.auditWake("system");
     return c.json(user);
+  });
+
+  // A lost phone: the user enrolls afresh at the next sign-in, and every
+  // session of the user ends now.
+  app.post("/users/:username/mfa-reset", requireFreshMfa(deps), async (c) => {
+    const username = c.req.param("username");
+    if (!isUsername(username)) throw fail.notFound("No such user");
+    if ((await deps.kv.get(keys.user(username))).value === null) {
+      throw fail.notFound(`User ${username} is not known`);
+    }
+    const now = deps.clock();
+    const { user } = c.var.caller;
+    const record = auditRecord({
+      subtype: "mfa-reset",
+      action: "U",
+      outcome: "0",
+      agent: { who: user.username, role: user.role },
+      network: network(c),
+      entity: { type: "User", id: username },
+    }, now);
+    const hadFactor = await resetMfa(
+      deps.kv,
+      username,
+      (op) => addPendingAudit(op, record),
+    );
+    deps.auditWake("system");
+    return c.json({ username, reset: hadFactor, sessions_ended: true });
   });
   app.get("/users", async (c) => {
     const users = await listAll<User>(deps.kv, keys.users());

@@ -74,7 +74,18 @@ function isFhir(c: Context): boolean {
  * The one place errors become responses. A failed FHIR interaction by a
  * signed-in caller is audited too (45 CFR 164.312(b)).
  */
-async function handleError(deps: AppDeps, error: Error, c: Context<AppEnv>) {
+async function handleError(
+  deps: AppDeps,
+  thrown: Error,
+  c: Context<AppEnv>,
+) {
+  let error = thrown;
+  // A client that hangs up while sending its body is not a server fault;
+  // the refusal is still audited below like any other.
+  if (error instanceof Deno.errors.BadResource) {
+    c.var.log?.warn("request body unreadable: the client went away");
+    error = fail.invalid("The request body could not be read");
+  }
   if (!(error instanceof LhcmsError)) {
     c.var.log?.error("unhandled error", {
       name: error.name,

@@ -2,6 +2,7 @@
 import type { AuditScope } from "../domain/kv_keys.ts";
 import type { KeyRing } from "../domain/crypto.ts";
 import type { Logger } from "../domain/log.ts";
+import type { MfaMode } from "../domain/mfa.ts";
 import type { Session, SessionLimits } from "../domain/sessions.ts";
 import type { TokenService } from "../domain/tokens.ts";
 import type { User } from "../domain/directory.ts";
@@ -14,6 +15,8 @@ export interface AppDeps {
   clock: () => Date;
   log: Logger;
   sessionLimits: SessionLimits;
+  /** `LHCMS_MFA`: whether a person without a second factor may sign in. */
+  mfa: MfaMode;
   /** Tells the audit writer that a scope has pending records. */
   auditWake: (scope: AuditScope) => void;
   /** External base URL, when the server sits behind a proxy. */

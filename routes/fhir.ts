@@ -20,6 +20,7 @@ import {
   readResource,
   readVersion,
   updateResource,
+  type Visibility,
 } from "../domain/resources.ts";
 import { historyBundle, searchBundle } from "../fhir/bundle.ts";
 import { capabilityStatement } from "../fhir/capability.ts";
@@ -159,7 +160,7 @@ async function create(deps: AppDeps, c: Context<AppEnv>) {
     c,
     lab,
     resource,
-    practice,
+    { practice, visibility },
   );
   deps.auditWake({ lab });
   return respondWithResource(c, created, 201, base, warnings);
@@ -175,13 +176,15 @@ async function createWithRules(
   c: Context<AppEnv>,
   lab: string,
   resource: Resource,
-  practice: string | undefined,
+  owner: { practice?: string; visibility: Visibility },
 ) {
+  const { practice, visibility } = owner;
   for (let attempt = 0;; attempt++) {
     const now = deps.clock();
     const prepared = await prepareCreate(deps, lab, resource, {
       now,
       practice,
+      visibility,
     });
     try {
       const created = await createResource(deps, lab, prepared.resource, {
@@ -300,6 +303,7 @@ async function update(deps: AppDeps, c: Context<AppEnv>) {
       const prepared = await prepareUpdate(deps, lab, previous, next, {
         now,
         practice: visibility.practice,
+        visibility,
       });
       warnings = prepared.warnings;
       return prepared.resource;

@@ -65,7 +65,10 @@ const AREA: Record<string, "case" | "patient" | "directory"> = {
 
 /** Throws 403 unless the caller's role may `verb` resources of `type`. */
 export function requirePermission(caller: Caller, type: string, verb: Verb) {
-  const permission = `${AREA[type]}:${verb}` as Permission;
+  // Writing a work authorization is signing it: the dentist's alone.
+  const permission: Permission = type === "Provenance" && verb !== "read"
+    ? "case:authorize"
+    : `${AREA[type]}:${verb}` as Permission;
   if (!can(caller.user.role, permission)) {
     throw fail.forbidden(
       `The ${caller.user.role} role may not ${verb} ${type}`,

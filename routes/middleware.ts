@@ -1,11 +1,12 @@
 /** Middleware shared by the routers: request ids, logging, authentication. */
 import type { Context, MiddlewareHandler } from "hono";
 import { getConnInfo } from "hono/deno";
-import { fail } from "../domain/errors.ts";
+import { fail, LhcmsError } from "../domain/errors.ts";
+import { FRESH_MFA_MS } from "../domain/mfa.ts";
 import { type Session, useSession } from "../domain/sessions.ts";
 import type { User } from "../domain/directory.ts";
 import { keys } from "../domain/kv_keys.ts";
-import type { AppDeps, AppEnv } from "./env.ts";
+import type { AppDeps, AppEnv, Caller } from "./env.ts";
 
 /** Gives each request an id and a logger, and logs its outcome (no query string). */
 export function requestLogging(deps: AppDeps): MiddlewareHandler<AppEnv> {
@@ -32,27 +33,60 @@ export function requestLogging(deps: AppDeps): MiddlewareHandler<AppEnv> {
  */
 export function authenticate(deps: AppDeps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const header = c.req.header("Authorization") ?? "";
-    const match = /^Bearer ([A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+)$/
-      .exec(header);
-    if (!match) throw fail.unauthenticated("A bearer token is required");
-    const now = deps.clock();
-    const claims = await deps.tokens.verify(match[1], now);
-    const [sessionEntry, userEntry] = await deps.kv.getMany<[Session, User]>([
-      keys.session(claims.sid),
-      keys.user(claims.sub),
-    ]);
-    const session = await useSession(
-      deps.kv,
-      sessionEntry,
-      now.getTime(),
-      deps.sessionLimits,
-    );
-    const user = userEntry.value;
-    if (!user || user.disabled || session.username !== user.username) {
-      throw fail.unauthenticated("Session has ended");
+    c.set("caller", await authenticatedCaller(deps, c));
+    await next();
+  };
+}
+
+/** The caller behind the request's bearer token; throws `unauthenticated`. */
+export async function authenticatedCaller(
+  deps: AppDeps,
+  c: Context,
+): Promise<Caller> {
+  const header = c.req.header("Authorization") ?? "";
+  const match = /^Bearer ([A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+)$/
+    .exec(header);
+  if (!match) throw fail.unauthenticated("A bearer token is required");
+  const now = deps.clock();
+  const claims = await deps.tokens.verify(match[1], now);
+  const [sessionEntry, userEntry] = await deps.kv.getMany<[Session, User]>([
+    keys.session(claims.sid),
+    keys.user(claims.sub),
+  ]);
+  const session = await useSession(
+    deps.kv,
+    sessionEntry,
+    now.getTime(),
+    deps.sessionLimits,
+  );
+  const user = userEntry.value;
+  if (!user || user.disabled || session.username !== user.username) {
+    throw fail.unauthenticated("Session has ended");
+  }
+  return { user, session };
+}
+
+/**
+ * For exports, key and role changes: the session must have proved a second
+ * factor in the last 5 minutes (at sign-in or `POST /auth/mfa/step-up`).
+ * Use after {@link authenticate}. With `LHCMS_MFA=optional`, a person who
+ * has not enrolled passes, as there is nothing to prove.
+ */
+export function requireFreshMfa(deps: AppDeps): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const { user, session } = c.var.caller;
+    const now = deps.clock().getTime();
+    const fresh = session.mfaAt !== undefined &&
+      now - session.mfaAt <= FRESH_MFA_MS;
+    const exempt = !fresh && deps.mfa === "optional" &&
+      (await deps.kv.get(keys.mfa(user.username))).value === null;
+    if (!fresh && !exempt) {
+      throw new LhcmsError(
+        "mfa_step_up_required",
+        "This action needs an MFA code from the last 5 minutes: " +
+          "send one to POST /auth/mfa/step-up and use the new token",
+      );
     }
-    c.set("caller", { user, session });
     await next();
   };
 }

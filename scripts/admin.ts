@@ -8,7 +8,11 @@
  * scope with the agent "operator:<OS user>".
  */
 import { parseArgs } from "node:util";
-import { type AuditRecord, auditRecord } from "../domain/audit.ts";
+import {
+  addPendingAudit,
+  type AuditRecord,
+  auditRecord,
+} from "../domain/audit.ts";
 import { ConfigError, loadConfig } from "../domain/config.ts";
 import type { KeyRing } from "../domain/crypto.ts";
 import {
@@ -24,6 +28,7 @@ import {
 import { LhcmsError } from "../domain/errors.ts";
 import { keys } from "../domain/kv_keys.ts";
 import type { Logger } from "../domain/log.ts";
+import { resetMfa } from "../domain/mfa.ts";
 import { isRole, ROLES } from "../domain/roles.ts";
 import { openStore } from "../main.ts";
 
@@ -96,6 +101,33 @@ const COMMANDS: Record<string, Command> = {
         createUser(kv, input, now, audit(now))
       );
       return [`Created user ${user.username} (${user.role})`];
+    },
+  },
+  "mfa-reset": {
+    usage: "mfa-reset --username tina" +
+      "\n      (a lost phone: ends the user's sessions; the next sign-in" +
+      "\n      enrolls a new authenticator)",
+    options: ["username"],
+    required: ["username"],
+    run: async ({ kv, audit }, o) => {
+      const username = String(o.username);
+      if ((await kv.get(keys.user(username))).value === null) {
+        throw new UsageError(`No user ${username}`);
+      }
+      const hadFactor = await retryLocked((now) =>
+        resetMfa(kv, username, (op) =>
+          addPendingAudit(op, {
+            ...audit(now),
+            subtype: "mfa-reset",
+            action: "U",
+            entity: { type: "User", id: username },
+          }))
+      );
+      return [
+        hadFactor
+          ? `Reset MFA of ${username}; their sessions ended`
+          : `${username} had no MFA enrolled; their sessions ended`,
+      ];
     },
   },
   "list-labs": {

@@ -26,6 +26,7 @@ import { encodeBase64, loadConfig } from "../domain/config.ts";
 import { keys } from "../domain/kv_keys.ts";
 import type { LogFields, Logger } from "../domain/log.ts";
 import { type Running, start } from "../main.ts";
+import { login as signIn } from "./demo_clients.ts";
 
 // Pinned, and run without this project's config so that deno.lock stays
 // the application's own.
@@ -154,7 +155,11 @@ function countingLogger(counts: Map<string, number>, base: LogFields = {}) {
   const write = (level: string) => (message: string, fields?: LogFields) => {
     const time = new Date().toISOString();
     JSON.stringify({ level, time, message, ...base, ...fields });
-    const key = `${level}: ${message}`;
+    // An error's own message says what went wrong; it holds no PHI.
+    const detail = level === "error" && fields?.message
+      ? ` (${fields.name}: ${fields.message})`
+      : "";
+    const key = `${level}: ${message}${detail}`;
     if (level !== "info") counts.set(key, (counts.get(key) ?? 0) + 1);
   };
   const logger: Logger = {
@@ -178,8 +183,9 @@ async function post(url: string, token: string | undefined, body: unknown) {
 
 /** A lab, a practice, its dentist and a patient, set up over HTTP. */
 async function setUpLab(url: string) {
-  const login = async (user: typeof ADMIN) =>
-    (await post(`${url}/auth/login`, undefined, user)).access_token as string;
+  // Both people enroll an authenticator at first sign-in, as MFA requires.
+  const login = (user: typeof ADMIN) =>
+    signIn(url, { ...user }, { enroll: true });
   const admin = await login(ADMIN);
   const practice = { id: "bench-practice", name: "Bench", labs: [LAB] };
   const dentistUser = { ...DENTIST, role: "dentist", practice: practice.id };

@@ -1,15 +1,41 @@
 /**
  * The HTTP clients of the demo story (scripts/demo_story.ts): plain JSON
- * calls for sign-in and administration, and fhir-kit-client, typed with
+ * calls for sign-in (with a TOTP authenticator, otpauth) and administration, and fhir-kit-client, typed with
  * the FHIR R4 types, for everything a practice system does.
  */
 import type { Resource } from "@medplum/fhirtypes";
 import { Client } from "fhir-kit-client";
+import * as OTPAuth from "otpauth";
 
-/** A username and password. */
+/** A username and password, and the person's authenticator once enrolled. */
 export interface Credentials {
   username: string;
   password: string;
+  /** The current code of the person's authenticator app. */
+  code?: () => string;
+}
+
+/**
+ * An authenticator app, as a phone would hold it: codes from the otpauth
+ * URI shown at enrollment, never the same time step twice (LHCMS refuses a
+ * used step).
+ */
+export class Authenticator {
+  #totp: OTPAuth.HOTP | OTPAuth.TOTP;
+  #lastStep = -1;
+
+  constructor(otpauthUri: string, private readonly now: () => Date) {
+    this.#totp = OTPAuth.URI.parse(otpauthUri);
+  }
+
+  /** The code of the current step, or of the next one if this one is used. */
+  code(): string {
+    const step = Math.floor(this.now().getTime() / 30_000);
+    const use = Math.max(step, this.#lastStep + 1);
+    if (use > step + 1) throw new Error("no unused code before the next step");
+    this.#lastStep = use;
+    return (this.#totp as OTPAuth.TOTP).generate({ timestamp: use * 30_000 });
+  }
 }
 
 // fhir-kit-client types bodies as loose records; these casts are the one
@@ -72,9 +98,54 @@ export function said(data: unknown): string {
   return d?.issue?.[0]?.diagnostics ?? d?.message ?? "";
 }
 
-/** Signs in and returns the access token. */
-export async function login(base: string, user: Credentials): Promise<string> {
-  const res = await postJson(`${base}/auth/login`, user);
+/** How {@link login} treats a person without a second factor yet. */
+export interface LoginOptions {
+  /** Enroll them (people the caller created); otherwise say what to do. */
+  enroll?: boolean;
+  /** The clock of the server's codes (a test's injected clock). */
+  now?: () => Date;
+}
+
+/**
+ * Signs in and returns the access token, answering with the person's
+ * authenticator code. With `enroll`, a person not yet enrolled is enrolled
+ * on the way and `user.code` set to their new authenticator.
+ */
+export async function login(
+  base: string,
+  user: Credentials,
+  options: LoginOptions = {},
+): Promise<string> {
+  const { username, password } = user;
+  let res = await postJson(`${base}/auth/login`, {
+    username,
+    password,
+    code: user.code?.(),
+  });
+  if (res.status === 401 && res.body.error === "mfa_enrollment_required") {
+    if (!options.enroll) {
+      throw new Error(
+        `${username} has not enrolled an authenticator yet: sign in once ` +
+          "as the README's 'Signing in' shows",
+      );
+    }
+    const enrollment_token = res.body.enrollment_token;
+    const shown = await postJson(`${base}/auth/mfa/enroll`, {
+      enrollment_token,
+    });
+    if (shown.status !== 200) {
+      throw new Error(`HTTP ${shown.status} ${shown.said}`);
+    }
+    const app = new Authenticator(
+      shown.body.otpauth_uri,
+      options.now ?? (() => new Date()),
+    );
+    user.code = () => app.code();
+    res = await postJson(`${base}/auth/mfa/confirm`, {
+      enrollment_token,
+      code: user.code(),
+    });
+  }
   if (res.status !== 200) throw new Error(`HTTP ${res.status} ${res.said}`);
   return res.body.access_token as string;
 }

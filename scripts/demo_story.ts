@@ -93,6 +93,7 @@ export async function runDemoStory(
   baseUrl: string,
   admin: Credentials,
   log: StepLogger,
+  options: { now?: () => Date } = {},
 ): Promise<DemoResult> {
   const base = baseUrl.replace(/\/+$/, "");
   const step = stepRunner(log);
@@ -109,12 +110,14 @@ export async function runDemoStory(
   const tech = { username: names.technician, password: hex(16) };
 
   await adminSetsUp(step, base, admin, names, [dentist, tech]);
+  // The people the story creates enroll an authenticator at first sign-in.
+  const enroll = { enroll: true, now: options.now };
   const signIn = async (who: string, user: Credentials) =>
     new Fhir(
       base,
       names.lab,
       await step(`${who} signs in`, () =>
-        login(base, user), () =>
+        login(base, user, enroll), () =>
         `${who}: signed in as ${user.username}`),
     );
   const pms = await signIn("practice", dentist);

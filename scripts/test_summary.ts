@@ -18,7 +18,7 @@ const cases = xml.match(/<testcase\b[\s\S]*?(?:\/>|<\/testcase>)/g) ?? [];
 const failed = cases.filter((c) => /<failure\b|<error\b/.test(c)).length;
 const skipped = cases.filter((c) => /<skipped\b/.test(c)).length;
 const passed = cases.length - failed - skipped;
-console.log(
-  `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`,
-);
+// CI reads the last line, which must be exactly "N passed, N failed".
+if (skipped) console.log(`${skipped} ignored`);
+console.log(`${passed} passed, ${failed} failed`);
 if (cases.length === 0) Deno.exit(1);

@@ -18,6 +18,7 @@ import {
   call,
   fhirClient,
   login,
+  mfaCode,
   PASSWORD,
   setupLab,
   startTestServer,
@@ -120,6 +121,7 @@ Deno.test("[audit] every access leaves one record, readable as AuditEvents", asy
         call(server.url, "POST", "/auth/login", undefined, {
           username: "acme-viewer",
           password,
+          code: mfaCode(server.url, "acme-viewer"),
         });
       await expectOne("system", signIn(PASSWORD), "login E 0");
       const wrong = signIn("wrong-password-here");

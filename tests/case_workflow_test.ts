@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { stageSystem } from "../domain/case_workflow.ts";
 import { recordQcResult, recordShipping } from "../domain/stages.ts";
+import { buildStageTask } from "../domain/task_workflow.ts";
 import { prescription } from "./dental.ts";
 import { call, setupLab, startTestServer } from "./helpers.ts";
 
@@ -120,6 +121,77 @@ Deno.test("[workflow] a crown's item Task moves only as the lab's rules allow", 
       const res = await put({ ...task, output: task.output.slice(1) });
       assert.equal(res.status, 422);
     });
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("[workflow] a stage Task of an item is completed without the item's gates, and stays in its item", async () => {
+  const server = await startTestServer();
+  try {
+    const acme = await setupLab(server, "acme");
+    const post = async (type: string, body: any, token: string) => {
+      const res = await call(
+        server.url,
+        "POST",
+        `/fhir/acme/${type}`,
+        token,
+        body,
+      );
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      return res.body;
+    };
+    const put = (body: any, token = acme.tokens.lab_technician) =>
+      call(server.url, "PUT", `/fhir/acme/Task/${body.id}`, token, body);
+    const dentist = acme.tokens.dentist;
+    const patient = await post("Patient", { resourceType: "Patient" }, dentist);
+    const crown = await post(
+      "ServiceRequest",
+      prescription("acme", patient.id, "crown", { teeth: ["36"], shade: "A2" }),
+      dentist,
+    );
+    const item = await post("Task", {
+      resourceType: "Task",
+      status: "requested",
+      intent: "order",
+      focus: { reference: `ServiceRequest/${crown.id}` },
+    }, dentist);
+    const technician = await post("Practitioner", {
+      resourceType: "Practitioner",
+    }, acme.tokens.lab_admin);
+    let stage = await post(
+      "Task",
+      buildStageTask(
+        item,
+        { code: "model", display: "Model", days: 1 },
+        { reference: `Practitioner/${technician.id}` },
+        stageSystem("acme"),
+      ),
+      acme.tokens.lab_admin,
+    );
+    for (const status of ["in-progress", "completed"]) {
+      const res = await put({ ...stage, status });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      stage = res.body;
+    }
+    const reopened = await put({ ...stage, status: "in-progress" });
+    assert.equal(reopened.status, 422);
+    assert.match(
+      reopened.body.issue[0].diagnostics,
+      /completed to in-progress/,
+    );
+
+    // Leaving partOf would take the item's gates off a Task, or put them on.
+    const { partOf: _dropped, ...detached } = stage;
+    const detach = await put(detached, acme.tokens.lab_admin);
+    assert.equal(detach.status, 422);
+    assert.equal(detach.body.issue[0].expression[0], "Task.partOf");
+    const attach = await put(
+      { ...item, partOf: [{ reference: `Task/${stage.id}` }] },
+      dentist,
+    );
+    assert.equal(attach.status, 422);
+    assert.equal(attach.body.issue[0].expression[0], "Task.partOf");
   } finally {
     await server.close();
   }

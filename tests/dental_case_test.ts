@@ -6,6 +6,10 @@
 import assert from "node:assert/strict";
 import { caseNumberSystem, SHIP_BY_EXTENSION } from "../domain/dental_case.ts";
 import { ALLOY_SYSTEM } from "../domain/dental_item.ts";
+import {
+  SHADE_ROLE_EXTENSION,
+  VITA_CLASSICAL_SYSTEM,
+} from "../domain/shades.ts";
 import { ADA_UNIVERSAL_SYSTEM, FDI_TOOTH_SYSTEM } from "../fhir/terminology.ts";
 import { prescription } from "./dental.ts";
 import { call, setupLab, startTestServer } from "./helpers.ts";
@@ -318,6 +322,27 @@ Deno.test("[dental case] prescriptions are checked, numbered and dated", async (
         assert.equal(res.status, 200, JSON.stringify(res.body));
         assert.equal(caseNumber(res.body), "1");
         assert.equal(res.body.requisition.value, "1");
+      },
+    );
+
+    await t.step(
+      "a shade written loosely comes back canonical, with its role",
+      async () => {
+        const crown = prescription("acme", patient, "crown", { teeth: ["11"] });
+        crown.orderDetail!.push({
+          coding: [{ system: VITA_CLASSICAL_SYSTEM, code: " a3,5" }],
+        });
+        const stored = await ok(crown);
+        assert.deepEqual(stored.orderDetail[1], {
+          extension: [{ url: SHADE_ROLE_EXTENSION, valueCode: "body" }],
+          coding: [{
+            system: VITA_CLASSICAL_SYSTEM,
+            code: "A3.5",
+            display: "VITA classical A3.5",
+          }],
+          text: "Body shade VITA classical A3.5",
+        });
+        assert.deepEqual(stored.orderDetail[0], crown.orderDetail![0]);
       },
     );
   } finally {

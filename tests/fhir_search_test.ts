@@ -320,3 +320,27 @@ Deno.test("[search] next links walk every match exactly once", async (t) => {
     await server.close();
   }
 });
+
+Deno.test("[search] records created within one millisecond come back in creation order", async () => {
+  const server = await startTestServer();
+  try {
+    const acme = await setupLab(server, "acme");
+    const client = fhirClient(server, "acme", acme.tokens.lab_admin);
+    // The test clock stands still, so every id shares its time part.
+    const made: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const body = { resourceType: "Organization", name: `Branch ${i}` };
+      made.push(
+        ((await client.create({ resourceType: "Organization", body })) as any)
+          .id,
+      );
+    }
+    const bundle: any = await client.search({
+      resourceType: "Organization",
+      searchParams: { _count: "50" },
+    });
+    assert.deepEqual(bundle.entry.map((e: any) => e.resource.id), made);
+  } finally {
+    await server.close();
+  }
+});

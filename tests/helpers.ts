@@ -6,15 +6,17 @@
  */
 import assert from "node:assert/strict";
 import { Client } from "fhir-kit-client";
+import * as OTPAuth from "otpauth";
 import { encodeBase64, loadConfig } from "../domain/config.ts";
 import { keys } from "../domain/kv_keys.ts";
-import { jsonLogger } from "../domain/log.ts";
+import { jsonLogger, type Logger } from "../domain/log.ts";
 import { start } from "../main.ts";
 
 export const ADMIN = { username: "root", password: "root-password-for-tests" };
 export const PASSWORD = "a-long-test-password";
+/** The HL7 examples, copied from ../shared/fixtures (tests/fixtures/README.md). */
 export const FIXTURES = new URL(
-  "../../shared/fixtures/fhir-r4-examples/",
+  "./fixtures/fhir-r4-examples/",
   import.meta.url,
 );
 
@@ -41,8 +43,14 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Starts LHCMS on a random loopback port with a fresh KV file. */
-export async function startTestServer(): Promise<TestServer> {
+/**
+ * Starts LHCMS on a random loopback port with a fresh KV file; `log`
+ * replaces the quiet JSON logger, for tests that read what was logged;
+ * `env` adds settings (such as LHCMS_MFA).
+ */
+export async function startTestServer(
+  options: { log?: Logger; env?: Record<string, string> } = {},
+): Promise<TestServer> {
   const dir = await Deno.makeTempDir({ prefix: "lhcms-test-" });
   const kvPath = `${dir}/lhcms.kv`;
   const clock = new TestClock();
@@ -52,11 +60,13 @@ export async function startTestServer(): Promise<TestServer> {
     LHCMS_KV_PATH: kvPath,
     LHCMS_BOOTSTRAP_ADMIN: `${ADMIN.username}:${ADMIN.password}`,
     LHCMS_MASTER_KEY: encodeBase64(crypto.getRandomValues(new Uint8Array(32))),
+    ...options.env,
   });
   const running = await start(config, {
     clock: clock.now,
-    log: jsonLogger({}, true),
+    log: options.log ?? jsonLogger({}, true),
   });
+  clocks.set(running.url, clock);
   const adminToken = await login(running.url, ADMIN.username, ADMIN.password);
   return {
     url: running.url,
@@ -66,28 +76,105 @@ export async function startTestServer(): Promise<TestServer> {
     clock,
     adminToken,
     close: async () => {
+      clocks.delete(running.url);
+      for (const key of authenticators.keys()) {
+        if (key.startsWith(`${running.url} `)) authenticators.delete(key);
+      }
       await running.close();
       await Deno.remove(dir, { recursive: true });
     },
   };
 }
 
-/** Signs in and returns the access token; throws on failure. */
+/**
+ * The authenticator app of each person a test enrolled, by server URL and
+ * username: the TOTP secret and the last time step whose code was sent.
+ */
+const authenticators = new Map<string, { secret: string; lastStep: number }>();
+/** The injected clock of each test server, by URL. */
+const clocks = new Map<string, TestClock>();
+
+/**
+ * The next code of an enrolled person's authenticator, read from the
+ * server's test clock (real time for a server started elsewhere). The
+ * server accepts each step once and one step either side of now; when a
+ * test signs the same person in more often than that, the clock moves on
+ * by whole steps, as time would.
+ */
+export function mfaCode(url: string, username: string): string {
+  const app = authenticators.get(`${url} ${username}`);
+  if (!app) throw new Error(`${username} has no authenticator in this test`);
+  const clock = clocks.get(url);
+  const now = () => clock ? clock.now().getTime() : Date.now();
+  let step = Math.floor(now() / 30_000);
+  if (app.lastStep >= step + 1) {
+    if (!clock) throw new Error(`${username}: no unused code until later`);
+    clock.advance((app.lastStep - step) * 30_000);
+    step = app.lastStep;
+  }
+  // Against real time, the previous step could lapse before the request lands.
+  const use = Math.max(clock ? step - 1 : step, app.lastStep + 1);
+  app.lastStep = use;
+  return new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(app.secret) })
+    .generate({ timestamp: use * 30_000 });
+}
+
+/** The base32 TOTP secret a test's authenticator holds for a person. */
+export function authenticatorSecret(url: string, username: string): string {
+  const app = authenticators.get(`${url} ${username}`);
+  if (!app) throw new Error(`${username} has no authenticator in this test`);
+  return app.secret;
+}
+
+/** Remembers a person's TOTP secret, as their authenticator app would. */
+export function rememberAuthenticator(
+  url: string,
+  username: string,
+  secret: string,
+) {
+  authenticators.set(`${url} ${username}`, { secret, lastStep: -1 });
+}
+
+/**
+ * Signs in and returns the access token; throws on failure. A person not
+ * yet enrolled enrolls on the way (secret from the otpauth URI, first code
+ * confirmed); an enrolled one answers with the next TOTP code.
+ */
 export async function login(
   url: string,
   username: string,
   password: string,
 ): Promise<string> {
-  const res = await fetch(`${url}/auth/login`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ username, password }),
-  });
-  const body = await res.json();
-  if (res.status !== 200) {
-    throw new Error(`login ${username}: ${res.status} ${JSON.stringify(body)}`);
+  const key = `${url} ${username}`;
+  const post = async (path: string, payload: unknown) => {
+    const res = await fetch(`${url}${path}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(payload),
+    });
+    return { status: res.status, body: await res.json() };
+  };
+  const code = authenticators.has(key) ? mfaCode(url, username) : undefined;
+  let res = await post("/auth/login", { username, password, code });
+  if (res.status === 401 && res.body.error === "mfa_enrollment_required") {
+    const enrollment_token = res.body.enrollment_token;
+    const shown = await post("/auth/mfa/enroll", { enrollment_token });
+    if (shown.status !== 200) {
+      throw new Error(`enroll ${username}: ${JSON.stringify(shown.body)}`);
+    }
+    const uri = OTPAuth.URI.parse(shown.body.otpauth_uri);
+    rememberAuthenticator(url, username, uri.secret.base32);
+    res = await post("/auth/mfa/confirm", {
+      enrollment_token,
+      code: mfaCode(url, username),
+    });
   }
-  return body.access_token;
+  if (res.status !== 200) {
+    throw new Error(
+      `login ${username}: ${res.status} ${JSON.stringify(res.body)}`,
+    );
+  }
+  return res.body.access_token;
 }
 
 /** A plain HTTP call with an optional bearer token and JSON body. */
@@ -199,7 +286,7 @@ export function fhirClient(
   });
 }
 
-/** Reads a fixture from ../shared/fixtures. */
+/** Reads one of the HL7 example fixtures. */
 export async function fixture<T = any>(name: string): Promise<T> {
   return JSON.parse(await Deno.readTextFile(new URL(name, FIXTURES)));
 }
@@ -247,4 +334,19 @@ export async function storedCount(
     n++;
   }
   return n;
+}
+
+/** A logger that keeps every line it is given, for assertions. */
+export function recordingLogger(
+  lines: { level: string; message: string }[],
+): Logger {
+  const keep = (level: string) => (message: string) => {
+    lines.push({ level, message });
+  };
+  return {
+    info: keep("info"),
+    warn: keep("warn"),
+    error: keep("error"),
+    with: () => recordingLogger(lines),
+  };
 }

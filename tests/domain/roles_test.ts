@@ -16,6 +16,7 @@ const PERMISSIONS: Permission[] = [
   "case:read",
   "case:update",
   "case:update_status",
+  "case:authorize",
   "patient:create",
   "patient:read",
   "patient:update",
@@ -28,11 +29,11 @@ const PERMISSIONS: Permission[] = [
 ];
 
 const CLINICAL = PERMISSIONS.filter((p) =>
-  !p.startsWith("a") && !p.startsWith("catalog")
+  !p.startsWith("a") && !p.startsWith("catalog") && p !== "case:authorize"
 );
 
 const EXPECTED: Record<Role, Permission[]> = {
-  admin: PERMISSIONS,
+  admin: PERMISSIONS.filter((p) => p !== "case:authorize"),
   lab_admin: [...CLINICAL, "catalog:manage"],
   lab_technician: [
     "case:read",
@@ -40,7 +41,9 @@ const EXPECTED: Record<Role, Permission[]> = {
     "patient:read",
     "directory:read",
   ],
-  dentist: CLINICAL,
+  dentist: PERMISSIONS.filter((p) =>
+    CLINICAL.includes(p) || p === "case:authorize"
+  ),
   compliance_officer: ["audit:read"],
   viewer: ["case:read", "patient:read", "directory:read"],
 };

@@ -121,6 +121,26 @@ Deno.test("[admin] creates a lab, a practice and users that the running server s
     );
     assert.equal(search.status, 200);
     await login(server.url, "dora", PASSWORD);
+
+    // A lost phone: the operator resets tina's MFA while the server runs.
+    const reset = await admin(s, ["mfa-reset", "--username", "tina"]);
+    assert.equal(reset.code, 0, reset.stderr);
+    assert.equal(reset.stdout, "Reset MFA of tina; their sessions ended");
+    const after = await call(
+      server.url,
+      "GET",
+      "/fhir/acme/Patient",
+      tinaToken,
+    );
+    assert.equal(after.status, 401);
+    const signIn = await call(server.url, "POST", "/auth/login", undefined, {
+      username: "tina",
+      password: PASSWORD,
+    }, { "Content-Type": "application/json" });
+    assert.equal(signIn.body.error, "mfa_enrollment_required");
+    const unknown = await admin(s, ["mfa-reset", "--username", "nobody"]);
+    assert.equal(unknown.code, 1);
+    assert.equal(unknown.stderr, "error: No user nobody");
   } finally {
     await server.close();
     await Deno.remove(s.dir, { recursive: true });
@@ -205,6 +225,7 @@ Deno.test("[admin] help lists every command and exits 0", async () => {
         "create-user",
         "list-labs",
         "list-users",
+        "mfa-reset",
       ]
     ) assert.match(run.stdout, new RegExp(`^  ${name}\\b`, "m"));
   } finally {

@@ -3,7 +3,7 @@ import { FIXTURES } from "../helpers.ts";
 
 const SHIPPED = new URL("../../scripts/demo_fixtures/", import.meta.url);
 
-Deno.test("[demo] the shipped examples are unchanged copies of the shared fixtures", async () => {
+Deno.test("[demo] the shipped examples are unchanged copies of the HL7 fixtures", async () => {
   let compared = 0;
   for await (const file of Deno.readDir(SHIPPED)) {
     if (!file.name.endsWith(".json")) continue;

@@ -1,14 +1,18 @@
 // deno-lint-ignore-file no-explicit-any
 /**
- * PHI at rest: after a patient and a case have been written, read, searched
+ * PHI and MFA secrets at rest: after a patient and a case have been written, read, searched
  * and audited, the raw bytes of the KV files hold none of the PHI, in any
  * encoding V8 or SQLite would store a string in, and no KV key holds it.
+ * Nor do they hold the TOTP secret of anyone who signed in.
  * Positive controls prove the scan finds values that are kept in clear.
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
+import * as OTPAuth from "otpauth";
 import {
+  ADMIN,
   auditSettled,
+  authenticatorSecret,
   call,
   fhirClient,
   login,
@@ -189,6 +193,10 @@ Deno.test("[phi] no PHI is readable in the KV files or keys", async (t) => {
       assert.ok(count > 50, `only ${count} keys listed`);
     });
 
+    const totpSecrets = ["lab-admin", ADMIN.username].map((name) =>
+      authenticatorSecret(server.url, name)
+    );
+
     // Hard links keep the bytes when the helper's close removes the folder;
     // the main file's link also sees what closing checkpoints into it.
     for await (const entry of Deno.readDir(server.dir)) {
@@ -215,6 +223,16 @@ Deno.test("[phi] no PHI is readable in the KV files or keys", async (t) => {
     await t.step("the KV files hold no PHI in any encoding", () => {
       for (const [field, value] of Object.entries(PHI)) {
         assert.deepEqual(findIn(files, value), [], `${field} found`);
+      }
+    });
+
+    await t.step("the KV files hold no TOTP secret, encoded or raw", () => {
+      for (const secret of totpSecrets) {
+        assert.deepEqual(findIn(files, secret), [], "base32 secret found");
+        const raw = Buffer.from(OTPAuth.Secret.fromBase32(secret).bytes);
+        for (const [file, bytes] of files) {
+          assert.equal(Buffer.from(bytes).indexOf(raw), -1, `raw in ${file}`);
+        }
       }
     });
   } finally {
