@@ -12,6 +12,8 @@ import {
   call,
   fhirBody,
   fhirClient,
+  login,
+  PASSWORD,
   setupLab,
   startTestServer,
   type TestServer,
@@ -462,6 +464,68 @@ Deno.test("[scan] a DocumentReference describes a scan of a case and is found by
       });
       assert.equal(miss.entry?.length ?? 0, 0);
     });
+
+    await t.step(
+      "a scan the lab uploads for the case is the practice's to read",
+      async () => {
+        const res = await fetch(`${server.url}/fhir/acme/Binary`, {
+          method: "POST",
+          headers: {
+            Authorization: `Bearer ${tokens.lab_admin}`,
+            "Content-Type": "image/png",
+            "X-Security-Context": `ServiceRequest/${request.id}`,
+          },
+          body: scanBytes(7, 1000),
+        });
+        const photo = fhirBody({
+          status: res.status,
+          headers: res.headers,
+          body: await res.json(),
+        }, 201);
+        const read = await download(
+          server,
+          `/fhir/acme/Binary/${photo.id}`,
+          tokens.dentist,
+        );
+        assert.equal(read.status, 200);
+        assert.deepEqual(
+          new Uint8Array(await read.arrayBuffer()),
+          scanBytes(7, 1000),
+        );
+      },
+    );
+
+    await t.step(
+      "a dentist of another practice sees neither file nor document",
+      async () => {
+        await call(server.url, "POST", "/admin/practices", server.adminToken, {
+          id: "elsewhere",
+          name: "Another practice",
+          labs: ["acme"],
+        });
+        await call(server.url, "POST", "/admin/users", server.adminToken, {
+          username: "elsewhere-dentist",
+          password: PASSWORD,
+          role: "dentist",
+          practice: "elsewhere",
+        });
+        const token = await login(server.url, "elsewhere-dentist", PASSWORD);
+        const file = await download(
+          server,
+          `/fhir/acme/Binary/${binary.id}`,
+          token,
+        );
+        assert.equal(file.status, 404);
+        await file.body?.cancel();
+        const res = await call(
+          server.url,
+          "GET",
+          `/fhir/acme/DocumentReference/${doc.id}`,
+          token,
+        );
+        fhirBody(res, 404);
+      },
+    );
 
     await t.step(
       "the lab's technician reads the scan the document points at",
