@@ -96,6 +96,16 @@ export const keys = {
     "binary_chunks",
     id,
   ],
+  /**
+   * An upload under way: its chunks exist but no Binary points at them yet.
+   * Removed in the commit that creates the Binary.
+   */
+  binaryUpload: (labId: string, id: string) => [
+    ...lab(labId),
+    "binary_uploads",
+    id,
+  ],
+  binaryUploads: (labId: string) => [...lab(labId), "binary_uploads"],
 
   catalogProduct: (labId: string, code: string) => [
     ...lab(labId),

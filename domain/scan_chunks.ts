@@ -68,11 +68,27 @@ export async function* fixedPieces(
 }
 
 /**
+ * The clear record of an upload under way, beside its chunks: times only.
+ * `touchedAt` moves with every batch of chunks, so an upload that has
+ * gone quiet for long (its process died, or its client stalled) can be
+ * told from one still arriving. `abandoned` is set by the sweep that
+ * claims it, before any chunk is deleted.
+ */
+export interface UploadMarker {
+  /** Milliseconds since the epoch of the last batch of chunks. */
+  touchedAt: number;
+  abandoned?: true;
+}
+
+/**
  * Writes sealed chunks in bounded batches: at most one batch waits in
- * memory while the next is sealed.
+ * memory while the next is sealed. Each batch also moves the upload's
+ * marker, checked against the version this writer last wrote, so once a
+ * sweep has claimed the upload no further chunk lands.
  */
 export class ChunkWriter {
   #batch: [Deno.KvKey, Sealed][] = [];
+  #marker: string | null = null;
   count = 0;
 
   constructor(
@@ -80,6 +96,7 @@ export class ChunkWriter {
     readonly keyRing: KeyRing,
     readonly lab: string,
     readonly id: string,
+    readonly clock: () => Date,
   ) {}
 
   /** Seals the next chunk and commits when a batch is full. */
@@ -98,17 +115,48 @@ export class ChunkWriter {
   /** Commits the chunks not yet written. */
   async flush() {
     if (this.#batch.length === 0) return;
-    const op = this.kv.atomic();
+    const marker = keys.binaryUpload(this.lab, this.id);
+    const op = this.kv.atomic().check({
+      key: marker,
+      versionstamp: this.#marker,
+    })
+      .set(marker, { touchedAt: this.clock().getTime() } as UploadMarker);
     for (const [key, sealed] of this.#batch) op.set(key, sealed);
     this.#batch = [];
-    if (!(await op.commit()).ok) {
-      throw new Error("Could not commit scan chunks");
-    }
+    const result = await op.commit();
+    if (!result.ok) throw abandoned();
+    this.#marker = result.versionstamp;
+  }
+
+  /**
+   * Adds to the commit that makes the file visible: the upload must still
+   * be this writer's (not claimed by a sweep), and ends.
+   */
+  complete(op: Deno.AtomicOperation) {
+    const marker = keys.binaryUpload(this.lab, this.id);
+    op.check({ key: marker, versionstamp: this.#marker }).delete(marker);
+  }
+
+  /** Whether a sweep has claimed or removed this upload. */
+  async wasClaimed(): Promise<boolean> {
+    const marker = keys.binaryUpload(this.lab, this.id);
+    return (await this.kv.get(marker)).versionstamp !== this.#marker;
   }
 }
 
-/** Deletes every chunk of a file: an upload that did not complete. */
-export async function deleteChunks(kv: Deno.Kv, lab: string, id: string) {
+/** The refusal of an upload that a sweep took for abandoned. */
+export function abandoned() {
+  return fail.conflict(
+    "Cannot store the Binary: the upload was idle for too long and has been discarded; send the file again",
+  );
+}
+
+/**
+ * Deletes an upload that did not complete: its chunks, then its marker,
+ * so that if this stops halfway the marker still leads a sweep to the
+ * chunks left.
+ */
+export async function discardUpload(kv: Deno.Kv, lab: string, id: string) {
   let op = kv.atomic(), pending = 0;
   for await (const entry of kv.list({ prefix: keys.binaryChunks(lab, id) })) {
     op.delete(entry.key);
@@ -118,7 +166,7 @@ export async function deleteChunks(kv: Deno.Kv, lab: string, id: string) {
       pending = 0;
     }
   }
-  if (pending > 0) await op.commit();
+  await op.delete(keys.binaryUpload(lab, id)).commit();
 }
 
 /** Where a file's chunks are and how many there are. */

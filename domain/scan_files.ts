@@ -4,7 +4,8 @@
  * (`scan_chunks.ts`) while its SHA-256 and SHA-1 are computed, then one
  * commit makes the Binary visible with its file record and audit record.
  * Until that commit lands, nothing points at the chunks: an upload cut off
- * midway is never readable, and its chunks are deleted.
+ * midway is never readable, and its chunks are deleted, by the request
+ * itself or, after a crash, by the sweep of abandoned uploads.
  */
 import { createSHA1, createSHA256 } from "hash-wasm";
 import { ulid } from "ulid";
@@ -18,10 +19,11 @@ import {
   type WriteOptions,
 } from "./resources.ts";
 import {
+  abandoned,
   CHUNK_BYTES,
   type ChunkedFile,
   ChunkWriter,
-  deleteChunks,
+  discardUpload,
   fixedPieces,
   IntegrityError,
   openChunk,
@@ -68,17 +70,20 @@ export function isScanContentType(type: string): boolean {
 
 /**
  * Streams an upload into sealed chunks, checks its digest and commits the
- * Binary with its file record and audit record in one operation.
+ * Binary with its file record and audit record in one operation. An
+ * upload that fails for any reason, the client hanging up included, is
+ * discarded before the error goes on.
  */
 export async function storeScan(
-  deps: StoreDeps,
+  deps: StoreDeps & { clock: () => Date },
   lab: string,
   upload: ScanUpload,
   options: WriteOptions,
 ): Promise<{ resource: Resource; file: ScanFile }> {
   const id = ulid(options.now.getTime());
+  const writer = new ChunkWriter(deps.kv, deps.keyRing, lab, id, deps.clock);
   try {
-    const file = await writeChunks(deps, lab, id, upload);
+    const file = await writeChunks(writer, upload);
     const fileKey = keys.binaryFile(lab, id);
     const sealed = await deps.keyRing.seal(lab, fileKey, "scan file", file);
     const resource = await createResource(deps, lab, {
@@ -87,24 +92,27 @@ export async function storeScan(
       ...(upload.securityContext
         ? { securityContext: upload.securityContext }
         : {}),
-    }, { ...options, id, commit: (op) => op.set(fileKey, sealed) });
+    }, {
+      ...options,
+      id,
+      commit: (op) => writer.complete(op.set(fileKey, sealed)),
+    });
     return { resource, file };
   } catch (error) {
-    await deleteChunks(deps.kv, lab, id);
-    throw error;
+    const claimed = await writer.wasClaimed();
+    // What a crash or a failing store leaves behind, the sweep removes.
+    await discardUpload(deps.kv, lab, id).catch(() => {});
+    throw claimed ? abandoned() : error;
   }
 }
 
 async function writeChunks(
-  deps: StoreDeps,
-  lab: string,
-  id: string,
+  writer: ChunkWriter,
   upload: ScanUpload,
 ): Promise<ScanFile> {
   const [sha256, sha1] = await Promise.all([createSHA256(), createSHA1()]);
   sha256.init();
   sha1.init();
-  const writer = new ChunkWriter(deps.kv, deps.keyRing, lab, id);
   let size = 0;
   for await (
     const piece of fixedPieces(upload.body, CHUNK_BYTES, MAX_SCAN_BYTES)
@@ -125,8 +133,8 @@ async function writeChunks(
     );
   }
   return {
-    lab,
-    id,
+    lab: writer.lab,
+    id: writer.id,
     size,
     chunks: writer.count,
     contentType: upload.contentType,

@@ -310,6 +310,24 @@ export async function auditSettled(server: TestServer, timeoutMs = 5000) {
   }
 }
 
+/**
+ * Polls `condition` until it holds, for work the server finishes after it
+ * has answered; throws, naming `what`, once `timeoutMs` has passed.
+ */
+export async function waitFor(
+  what: string,
+  condition: () => Promise<boolean>,
+  timeoutMs = 10_000,
+) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) {
+      throw new Error(`still waiting after ${timeoutMs} ms: ${what}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** Asserts the status and FHIR media type of a response; returns its body. */
 export function fhirBody(
   res: { status: number; headers: Headers; body: any },

@@ -15,6 +15,7 @@ import {
   startTestServer,
   storedCount,
   type TestServer,
+  waitFor,
 } from "./helpers.ts";
 
 const CHUNK = 60 * 1024;
@@ -55,6 +56,26 @@ async function keyCount(server: TestServer, prefix: Deno.KvKey) {
   return n;
 }
 
+/** Refused Binary creates audited at a lab so far, pending or sealed. */
+async function refusedUploads(server: TestServer, lab: string) {
+  let n = 0;
+  // Pending first: a record sealed in between is then counted twice, never
+  // missed.
+  for (const scope of [keys.auditPending, keys.auditEvent]) {
+    for await (
+      const e of server.kv.list<AuditRecord>({ prefix: scope({ lab }) })
+    ) {
+      const { subtype, entity, outcome } = e.value;
+      if (
+        subtype === "create" && entity?.type === "Binary" && outcome !== "0"
+      ) {
+        n++;
+      }
+    }
+  }
+  return n;
+}
+
 const hex = async (bytes: Uint8Array<ArrayBuffer>) =>
   [...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))]
     .map((b) => b.toString(16).padStart(2, "0")).join("");
@@ -89,9 +110,47 @@ Deno.test("[scan security] a digest that does not match refuses the upload and l
       fhirBody(res, 400);
     });
 
+    await t.step("an empty body: 400", async () => {
+      const res = await upload(
+        server,
+        "acme",
+        tokens.dentist,
+        new Uint8Array(),
+      );
+      fhirBody(res, 400);
+    });
+
+    await t.step("an upload cut off midway", async () => {
+      const conn = await Deno.connect({
+        hostname: "127.0.0.1",
+        port: Number(new URL(server.url).port),
+      });
+      const head = [
+        "POST /fhir/acme/Binary HTTP/1.1",
+        `Host: ${new URL(server.url).host}`,
+        `Authorization: Bearer ${tokens.dentist}`,
+        "Content-Type: model/stl",
+        `Content-Length: ${40 * CHUNK}`,
+        "",
+        "",
+      ].join("\r\n");
+      const before = await refusedUploads(server, "acme");
+      await conn.write(new TextEncoder().encode(head));
+      // More than one commit's worth of chunks, then the line drops.
+      await conn.write(scanBytes(0, 30 * CHUNK));
+      conn.close();
+      // The refusal is audited only after the request discarded its chunks:
+      // before that, a count of chunks can be 0 because none landed yet.
+      await waitFor(
+        "the cut-off upload's refusal",
+        async () => await refusedUploads(server, "acme") > before,
+      );
+    });
+
     await t.step("nothing became visible or stayed behind", async () => {
       assert.equal(await storedCount(server, "acme", "Binary"), 0);
       assert.equal(await keyCount(server, chunks), 0);
+      assert.equal(await keyCount(server, keys.binaryUploads("acme")), 0);
       assert.equal(await keyCount(server, ["lab", "acme", "binary_files"]), 0);
     });
 

@@ -10,6 +10,7 @@ import {
   sweepAudit,
 } from "./audit_writer.ts";
 import { isMessage, type Message } from "./messages.ts";
+import { sweepUploads } from "./upload_sweeper.ts";
 
 /** Running workers; `stop` ends the sweep and waits for work under way. */
 export interface Workers {
@@ -18,11 +19,15 @@ export interface Workers {
 
 const SWEEP_MS = 5_000;
 
-/** Starts the listener and the periodic audit sweep. */
+/**
+ * Starts the listener and the periodic sweeps: pending audit records, and
+ * scan uploads abandoned as of `clock()`.
+ */
 export function startWorkers(
   kv: Deno.Kv,
   waker: AuditWaker,
   log: Logger,
+  clock: () => Date,
 ): Workers {
   const running = new Set<Promise<unknown>>();
   let stopping = false;
@@ -43,6 +48,9 @@ export function startWorkers(
     if (stopping) return;
     track(sweepAudit(kv)).catch((error) =>
       log.error("audit sweep failed", { message: (error as Error).message })
+    );
+    track(sweepUploads(kv, clock, log)).catch((error) =>
+      log.error("upload sweep failed", { message: (error as Error).message })
     );
   };
   sweep();
