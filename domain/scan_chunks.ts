@@ -116,11 +116,10 @@ export class ChunkWriter {
   async flush() {
     if (this.#batch.length === 0) return;
     const marker = keys.binaryUpload(this.lab, this.id);
-    const op = this.kv.atomic().check({
-      key: marker,
-      versionstamp: this.#marker,
-    })
-      .set(marker, { touchedAt: this.clock().getTime() } as UploadMarker);
+    const touched: UploadMarker = { touchedAt: this.clock().getTime() };
+    const op = this.kv.atomic()
+      .check({ key: marker, versionstamp: this.#marker })
+      .set(marker, touched);
     for (const [key, sealed] of this.#batch) op.set(key, sealed);
     this.#batch = [];
     const result = await op.commit();

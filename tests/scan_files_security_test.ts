@@ -11,6 +11,8 @@ import { scanBytes } from "../scripts/scan_client.ts";
 import {
   auditSettled,
   fhirBody,
+  keyCount,
+  openRawUpload,
   setupLab,
   startTestServer,
   storedCount,
@@ -48,12 +50,6 @@ function get(
   return fetch(`${server.url}${path}`, {
     headers: { Authorization: `Bearer ${token}`, ...headers },
   });
-}
-
-async function keyCount(server: TestServer, prefix: Deno.KvKey) {
-  let n = 0;
-  for await (const _ of server.kv.list({ prefix })) n++;
-  return n;
 }
 
 /** Refused Binary creates audited at a lab so far, pending or sealed. */
@@ -121,21 +117,13 @@ Deno.test("[scan security] a digest that does not match refuses the upload and l
     });
 
     await t.step("an upload cut off midway", async () => {
-      const conn = await Deno.connect({
-        hostname: "127.0.0.1",
-        port: Number(new URL(server.url).port),
-      });
-      const head = [
-        "POST /fhir/acme/Binary HTTP/1.1",
-        `Host: ${new URL(server.url).host}`,
-        `Authorization: Bearer ${tokens.dentist}`,
-        "Content-Type: model/stl",
-        `Content-Length: ${40 * CHUNK}`,
-        "",
-        "",
-      ].join("\r\n");
       const before = await refusedUploads(server, "acme");
-      await conn.write(new TextEncoder().encode(head));
+      const conn = await openRawUpload(
+        server.url,
+        "acme",
+        tokens.dentist,
+        40 * CHUNK,
+      );
       // More than one commit's worth of chunks, then the line drops.
       await conn.write(scanBytes(0, 30 * CHUNK));
       conn.close();
