@@ -3,14 +3,15 @@
  * signed PDF) is streamed into encrypted chunks, never held whole; FHIR
  * JSON with base64 `data` is taken for small files. A read returns the
  * bytes, one range if asked, or the FHIR JSON when that is what the client
- * accepts. Search and history go through the generic FHIR routes.
+ * accepts; a vread of version 1 is the same. Search and history go through
+ * the generic FHIR routes, and list Binaries without their data.
  */
 import { type Context, Hono } from "hono";
 import { auditRecord, commitAudit } from "../domain/audit.ts";
 import { decodeBase64, encodeBase64 } from "../domain/config.ts";
 import { fail } from "../domain/errors.ts";
 import { resolveReferences } from "../domain/references.ts";
-import { readResource } from "../domain/resources.ts";
+import { readResource, readVersion } from "../domain/resources.ts";
 import {
   isScanContentType,
   readScanFile,
@@ -45,7 +46,8 @@ export const MAX_INLINE_BYTES = 720 * 1024;
 export function binaryRoutes(deps: AppDeps) {
   const app = new Hono<AppEnv>();
   app.post("/", (c) => upload(deps, c));
-  app.get("/:id", (c) => download(deps, c));
+  app.get("/:id", (c) => download(deps, c, "read"));
+  app.get("/:id/_history/:vid", (c) => download(deps, c, "vread"));
   app.put("/:id", (c) => {
     begin(c, "update", "U");
     throw fail.invalid(
@@ -171,11 +173,14 @@ function describe(upload: ScanUpload): Resource {
   } as Resource;
 }
 
-async function download(deps: AppDeps, c: Context<AppEnv>) {
-  const { lab, id } = begin(c, "read", "R");
+async function download(
+  deps: AppDeps,
+  c: Context<AppEnv>,
+  subtype: "read" | "vread",
+) {
+  const { lab, id } = begin(c, subtype, "R");
   requirePermission(c.var.caller, "Binary", "read");
-  const visibility = visibilityOf(c.var.caller);
-  const { resource } = await readResource(deps, lab, "Binary", id, visibility);
+  const resource = await readBinary(deps, c, lab, id);
   const file = await readScanFile(deps, lab, id);
   if (isFhirJson(c.req.header("Accept") ?? "")) {
     return await readAsFhirJson(deps, c, lab, resource, file);
@@ -216,6 +221,27 @@ async function download(deps: AppDeps, c: Context<AppEnv>) {
         : {}),
     },
   });
+}
+
+/**
+ * The Binary a read or a vread names. A Binary is never changed, so its
+ * only version is 1, and a vread of it gives the same answer as a read.
+ */
+async function readBinary(
+  deps: AppDeps,
+  c: Context<AppEnv>,
+  lab: string,
+  id: string,
+): Promise<Resource> {
+  const visibility = visibilityOf(c.var.caller);
+  const vid = c.req.param("vid");
+  if (vid === undefined) {
+    return (await readResource(deps, lab, "Binary", id, visibility)).resource;
+  }
+  if (!/^[1-9][0-9]{0,8}$/.test(vid)) {
+    throw fail.invalid("The version id is not valid");
+  }
+  return await readVersion(deps, lab, "Binary", id, Number(vid), visibility);
 }
 
 async function readAsFhirJson(
@@ -271,7 +297,8 @@ async function auditRead(
   resource: Resource,
   refused?: string,
 ) {
-  const draft = auditDraft(c, lab, "read", "R", {
+  const subtype = c.var.interaction?.subtype ?? "read";
+  const draft = auditDraft(c, lab, subtype, "R", {
     entity: { type: "Binary", id: resource.id },
     patient: patientOf(resource),
     ...(refused ? { outcome: "4" as const, outcomeCode: refused } : {}),
