@@ -194,21 +194,30 @@ export async function scanStream(
   const opened = await take();
   if (next > last) checkDigest();
 
+  // A client that stops reading cancels the stream while a chunk is being
+  // opened; that chunk is dropped, and is no integrity failure.
+  let cancelled = false;
   return new ReadableStream<Uint8Array>({
     start(controller) {
       controller.enqueue(opened);
       if (next > last) controller.close();
     },
     async pull(controller) {
+      let bytes: Uint8Array;
       try {
-        const bytes = await take();
+        bytes = await take();
         if (next > last) checkDigest();
-        controller.enqueue(bytes);
-        if (next > last) controller.close();
       } catch (error) {
         onFailure(error as Error);
         controller.error(error);
+        return;
       }
+      if (cancelled) return;
+      controller.enqueue(bytes);
+      if (next > last) controller.close();
+    },
+    cancel() {
+      cancelled = true;
     },
   }, { highWaterMark: 0 });
 }

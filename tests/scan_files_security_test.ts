@@ -13,6 +13,7 @@ import {
   fhirBody,
   keyCount,
   openRawUpload,
+  recordingLogger,
   setupLab,
   startTestServer,
   storedCount,
@@ -340,6 +341,30 @@ Deno.test("[scan security] uploads and downloads are audited, with the Binary id
       ["read", "acme-viewer", "0", undefined],
       ["read", "acme-viewer", "4", "range_not_satisfiable"],
     ]);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("[scan security] a download the client stops reading raises no integrity alarm", async () => {
+  const lines: { level: string; message: string }[] = [];
+  const server = await startTestServer({ log: recordingLogger(lines) });
+  try {
+    const { tokens } = await setupLab(server, "acme");
+    const scan = scanBytes(0, 40 * CHUNK);
+    const id = fhirBody(await upload(server, "acme", tokens.dentist, scan), 201)
+      .id;
+    for (let i = 0; i < 5; i++) {
+      const res = await get(server, `/fhir/acme/Binary/${id}`, tokens.viewer);
+      const reader = res.body!.getReader();
+      await reader.read();
+      await reader.cancel();
+    }
+    // A whole read after them: the server carries on, and the cancelled
+    // reads have long finished opening their next chunk.
+    const whole = await get(server, `/fhir/acme/Binary/${id}`, tokens.viewer);
+    assert.deepEqual(new Uint8Array(await whole.arrayBuffer()), scan);
+    assert.deepEqual(lines.filter((l) => l.level === "error"), []);
   } finally {
     await server.close();
   }
