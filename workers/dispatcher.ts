@@ -44,14 +44,21 @@ export function startWorkers(
     log.error("queue listener stopped", { message: (error as Error).message })
   );
 
+  // Deleting a large abandoned file can outlast the interval: one upload
+  // sweep at a time, or the next would delete the same chunks again.
+  let sweepingUploads = false;
   const sweep = () => {
     if (stopping) return;
     track(sweepAudit(kv)).catch((error) =>
       log.error("audit sweep failed", { message: (error as Error).message })
     );
-    track(sweepUploads(kv, clock, log)).catch((error) =>
-      log.error("upload sweep failed", { message: (error as Error).message })
-    );
+    if (sweepingUploads) return;
+    sweepingUploads = true;
+    track(sweepUploads(kv, clock, log))
+      .catch((error) =>
+        log.error("upload sweep failed", { message: (error as Error).message })
+      )
+      .finally(() => (sweepingUploads = false));
   };
   sweep();
   const timer = setInterval(sweep, SWEEP_MS);
