@@ -151,6 +151,33 @@ export class KeyRing {
   }
 
   /**
+   * Encrypts raw bytes for the record at `kvKey` (a chunk of a scan file):
+   * no JSON, so a 60 KiB chunk stays within one KV value.
+   */
+  async sealBytes(
+    labId: string,
+    kvKey: Deno.KvKey,
+    field: string,
+    plain: Uint8Array,
+  ): Promise<Sealed> {
+    const version = await this.#currentVersion(labId);
+    const key = await this.#dataKey(labId, version);
+    const { iv, ct } = await aesEncrypt(key, plain, aad(kvKey, field));
+    return { v: version, iv, ct };
+  }
+
+  /** Decrypts bytes sealed by {@link sealBytes}; throws when tampered with. */
+  async openBytes(
+    labId: string,
+    kvKey: Deno.KvKey,
+    field: string,
+    sealed: Sealed,
+  ): Promise<Uint8Array> {
+    const key = await this.#dataKey(labId, sealed.v);
+    return await aesDecrypt(key, sealed.iv, sealed.ct, aad(kvKey, field));
+  }
+
+  /**
    * Encrypts `value` (as JSON) for a global record at `kvKey` (one that
    * belongs to no lab, such as a user's MFA secret) under the system data key.
    */

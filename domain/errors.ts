@@ -30,6 +30,7 @@ export type ErrorCode =
   | "unauthenticated" // 401
   | "forbidden" // 403
   | "not_found" // 404
+  | "not_acceptable" // 406
   | "gone" // 410
   | "conflict" // 409
   | "precondition_failed" // 412
@@ -48,6 +49,7 @@ export const statusOf: Record<ErrorCode, number> = {
   unauthenticated: 401,
   forbidden: 403,
   not_found: 404,
+  not_acceptable: 406,
   gone: 410,
   conflict: 409,
   precondition_failed: 412,
@@ -70,6 +72,7 @@ export const fail = {
     new LhcmsError("unauthenticated", message),
   forbidden: (message: string) => new LhcmsError("forbidden", message),
   notFound: (message: string) => new LhcmsError("not_found", message),
+  notAcceptable: (message: string) => new LhcmsError("not_acceptable", message),
   gone: (message: string) => new LhcmsError("gone", message),
   conflict: (message: string) => new LhcmsError("conflict", message),
   preconditionFailed: (message: string) =>

@@ -78,6 +78,35 @@ export const keys = {
     value: Deno.KvKeyPart[],
   ) => [...lab(labId), "resources_by_param", type, param, ...value],
 
+  /** The sealed size, chunk count and digests of a Binary's content. */
+  binaryFile: (labId: string, id: string) => [
+    ...lab(labId),
+    "binary_files",
+    id,
+  ],
+  /** One sealed chunk of a Binary's content, numbered from 0. */
+  binaryChunk: (labId: string, id: string, index: number) => [
+    ...lab(labId),
+    "binary_chunks",
+    id,
+    index,
+  ],
+  binaryChunks: (labId: string, id: string) => [
+    ...lab(labId),
+    "binary_chunks",
+    id,
+  ],
+  /**
+   * An upload under way: its chunks exist but no Binary points at them yet.
+   * Removed in the commit that creates the Binary.
+   */
+  binaryUpload: (labId: string, id: string) => [
+    ...lab(labId),
+    "binary_uploads",
+    id,
+  ],
+  binaryUploads: (labId: string) => [...lab(labId), "binary_uploads"],
+
   catalogProduct: (labId: string, code: string) => [
     ...lab(labId),
     "catalog_products",

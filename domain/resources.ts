@@ -136,6 +136,8 @@ export async function readHistory(
 export interface WriteOptions {
   /** Practice that will own a created record (dentists' writes). */
   practice?: string;
+  /** The id of a created record, when chosen before the commit (a Binary). */
+  id?: string;
   audit: Omit<AuditRecord, "entity"> & { entity?: AuditRecord["entity"] };
   now: Date;
   /** Adds what else must change in the same commit (a case counter). */
@@ -153,7 +155,7 @@ export async function createResource(
   resource: Resource,
   options: WriteOptions,
 ): Promise<Resource> {
-  const id = nextId(options.now.getTime());
+  const id = options.id ?? nextId(options.now.getTime());
   const type = resource.resourceType;
   const body = withMeta(resource, id, 1, options.now);
   const op = deps.kv.atomic().check({

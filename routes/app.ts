@@ -16,6 +16,7 @@ import { labRoutes } from "./lab.ts";
 import type { AppDeps, AppEnv } from "./env.ts";
 import { fhirResponse } from "./fhir_support.ts";
 import { fhirRoutes, MAX_BODY_BYTES } from "./fhir.ts";
+import { isRawBinaryUpload } from "./fhir_binary.ts";
 import { requestLogging } from "./middleware.ts";
 import { terminologyRoutes } from "./terminology.ts";
 import { auditDraft, interactionOf } from "./fhir_support.ts";
@@ -31,14 +32,17 @@ export function buildApp(deps: AppDeps) {
   });
   // Before any route buffers a body, sign-in included: an anonymous caller
   // must not make the server hold gigabytes.
+  // A raw scan upload is the one exception: it streams into encrypted
+  // chunks after the caller is authenticated, under its own size limit.
+  const limit = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: () => {
+      throw fail.payloadTooLarge("The body is too large");
+    },
+  });
   app.use(
     "*",
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw fail.payloadTooLarge("The body is too large");
-      },
-    }),
+    (c, next) => isRawBinaryUpload(c.req.raw) ? next() : limit(c, next),
   );
 
   app.get("/health", (c) => c.json({ status: "ok", version: deps.version }));

@@ -8,6 +8,7 @@ import { auditRecord, commitAudit } from "../domain/audit.ts";
 import { isDirectoryId, mayAccessLab } from "../domain/directory.ts";
 import { fail, LhcmsError, type Problem } from "../domain/errors.ts";
 import { resolveReferences } from "../domain/references.ts";
+import { describeScanAttachments } from "../domain/scan_documents.ts";
 import { checkNewTask } from "../domain/case_workflow.ts";
 import { prepareCreate, prepareUpdate } from "../domain/case_hooks.ts";
 import { openSearchState, sealSearchState } from "../domain/search_state.ts";
@@ -33,6 +34,7 @@ import {
   relativiseReferences,
 } from "../fhir/validate.ts";
 import { auditRoutes } from "./fhir_audit.ts";
+import { binaryRoutes } from "./fhir_binary.ts";
 import type { AppDeps, AppEnv, Interaction } from "./env.ts";
 import { authenticate } from "./middleware.ts";
 import {
@@ -77,6 +79,7 @@ export function fhirRoutes(deps: AppDeps) {
   });
 
   app.route("/:lab/AuditEvent", auditRoutes(deps));
+  app.route("/:lab/Binary", binaryRoutes(deps));
 
   app.get(
     "/:lab/:type",
@@ -148,6 +151,9 @@ async function create(deps: AppDeps, c: Context<AppEnv>) {
     localReferences(resource, base),
     visibility,
   );
+  if (resource.resourceType === "DocumentReference") {
+    await describeScanAttachments(deps, lab, resource, base, visibility);
+  }
 
   const { created, warnings } = await createWithRules(
     deps,
@@ -282,6 +288,9 @@ async function update(deps: AppDeps, c: Context<AppEnv>) {
     localReferences(resource, base),
     visibility,
   );
+  if (resource.resourceType === "DocumentReference") {
+    await describeScanAttachments(deps, lab, resource, base, visibility);
+  }
 
   const now = deps.clock();
   let warnings: Problem[] = [];

@@ -55,6 +55,9 @@ const AREA: Record<string, "case" | "patient" | "directory"> = {
   // A work authorization belongs to the case it authorizes: dentists
   // create it, lab staff read it.
   Provenance: "case",
+  // Scans, photos and signed prescriptions belong to their case.
+  Binary: "case",
+  DocumentReference: "case",
   Patient: "patient",
   Practitioner: "directory",
   Organization: "directory",
@@ -137,8 +140,10 @@ export function patientOf(resource: Resource): string | undefined {
   const r = resource as {
     subject?: { reference?: string };
     for?: { reference?: string };
+    securityContext?: { reference?: string };
   };
-  const ref = r.subject?.reference ?? r.for?.reference;
+  const ref = r.subject?.reference ?? r.for?.reference ??
+    r.securityContext?.reference;
   const id = ref?.startsWith("Patient/") ? ref.slice("Patient/".length) : "";
   return FHIR_ID.test(id) ? id : undefined;
 }
