@@ -6,7 +6,12 @@ import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { secureHeaders } from "hono/secure-headers";
 import { auditRecord, commitAudit } from "../domain/audit.ts";
-import { fail, LhcmsError, statusOf } from "../domain/errors.ts";
+import {
+  fail,
+  LhcmsError,
+  OAuthError,
+  statusOf,
+} from "../domain/errors.ts";
 import { isDirectoryId } from "../domain/directory.ts";
 import { keys } from "../domain/kv_keys.ts";
 import { errorResponse } from "../fhir/outcome.ts";
@@ -17,6 +22,7 @@ import type { AppDeps, AppEnv } from "./env.ts";
 import { fhirResponse } from "./fhir_support.ts";
 import { fhirRoutes, MAX_BODY_BYTES } from "./fhir.ts";
 import { requestLogging } from "./middleware.ts";
+import { smartRoutes } from "./smart.ts";
 import { terminologyRoutes } from "./terminology.ts";
 import { auditDraft, interactionOf } from "./fhir_support.ts";
 
@@ -43,6 +49,9 @@ export function buildApp(deps: AppDeps) {
 
   app.get("/health", (c) => c.json({ status: "ok", version: deps.version }));
   app.get("/.well-known/jwks.json", (c) => c.json(deps.tokens.publicKeys()));
+  // Before the FHIR router, whose sign-in check would claim the lab's
+  // discovery document.
+  app.route("/", smartRoutes(deps));
   app.route("/auth", authRoutes(deps));
   app.route("/admin", adminRoutes(deps));
   app.route("/labs", labRoutes(deps));
@@ -87,6 +96,12 @@ async function handleError(
       name: error.name,
       message: error.message,
     });
+  }
+  if (error instanceof OAuthError) {
+    return c.json(
+      { error: error.code, error_description: error.message },
+      error.status,
+    );
   }
   if (isFhir(c)) {
     await auditFailure(deps, c, error);
