@@ -93,7 +93,9 @@ export async function listClients(
   practiceId: string,
 ): Promise<PracticeClient[]> {
   const ids: Deno.KvKey[] = [];
-  for await (const e of kv.list({ prefix: keys.clientsByPractice(practiceId) })) {
+  for await (
+    const e of kv.list({ prefix: keys.clientsByPractice(practiceId) })
+  ) {
     ids.push(keys.client(e.key[e.key.length - 1] as string));
   }
   const out: PracticeClient[] = [];
@@ -123,7 +125,9 @@ export async function setClientDisabled(
   const op = kv.atomic().check(entry).set(entry.key, client);
   addPendingAudit(op, { ...audit, entity: { type: "Client", id: clientId } });
   if (!(await op.commit()).ok) {
-    throw fail.conflict(`Cannot change client ${clientId}: it changed meanwhile`);
+    throw fail.conflict(
+      `Cannot change client ${clientId}: it changed meanwhile`,
+    );
   }
   return client;
 }

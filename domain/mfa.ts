@@ -270,4 +270,3 @@ function recoveryHash(username: string, code: string): Promise<string> {
   const normal = code.toUpperCase().replace(/[\s-]/g, "");
   return sha256(`lhcms-recovery\u0000${username}\u0000${normal}`);
 }
-

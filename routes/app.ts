@@ -6,12 +6,7 @@ import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { secureHeaders } from "hono/secure-headers";
 import { auditRecord, commitAudit } from "../domain/audit.ts";
-import {
-  fail,
-  LhcmsError,
-  OAuthError,
-  statusOf,
-} from "../domain/errors.ts";
+import { fail, LhcmsError, OAuthError, statusOf } from "../domain/errors.ts";
 import { isDirectoryId } from "../domain/directory.ts";
 import { keys } from "../domain/kv_keys.ts";
 import { errorResponse } from "../fhir/outcome.ts";
@@ -91,7 +86,7 @@ async function handleError(
     c.var.log?.warn("request body unreadable: the client went away");
     error = fail.invalid("The request body could not be read");
   }
-  if (!(error instanceof LhcmsError)) {
+  if (!(error instanceof LhcmsError) && !(error instanceof OAuthError)) {
     c.var.log?.error("unhandled error", {
       name: error.name,
       message: error.message,

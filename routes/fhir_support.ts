@@ -79,7 +79,9 @@ export function requirePermission(caller: Caller, type: string, verb: Verb) {
     );
   }
   // A practice system signs for a dentist only when it names one.
-  if (permission === "case:authorize" && caller.client && !caller.client.dentist) {
+  if (
+    permission === "case:authorize" && caller.client && !caller.client.dentist
+  ) {
     throw fail.forbidden(
       `A work authorization is the dentist's: name them in ${ON_BEHALF_OF}`,
     );

@@ -49,7 +49,9 @@ async function issueToken(deps: AppDeps, c: Context<AppEnv>) {
     }, now);
   const refused = async (error: unknown): Promise<never> => {
     if (error instanceof OAuthError) {
-      const who = error.clientId ? clientAgent(error.clientId) : "unknown-client";
+      const who = error.clientId
+        ? clientAgent(error.clientId)
+        : "unknown-client";
       await commitAudit(deps.kv, audit(who, error.code));
       deps.auditWake("system");
     }

@@ -8,11 +8,14 @@ import * as jose from "jose";
 /** The signature algorithms LHCMS takes for client assertions. */
 export type AssertionAlg = "ES384" | "RS384";
 
+/** A private key as jose signs with it. */
+export type SigningKey = Parameters<jose.SignJWT["sign"]>[0];
+
 /** What a practice system keeps: its client id and private key. */
 export interface SystemCredentials {
   clientId: string;
   alg: AssertionAlg;
-  privateKey: CryptoKey;
+  privateKey: SigningKey;
   kid: string;
 }
 
@@ -31,7 +34,7 @@ export interface AssertionOverrides {
   claims?: jose.JWTPayload;
   header?: Partial<jose.JWTHeaderParameters>;
   /** Sign with another key and algorithm than the registered ones. */
-  key?: CryptoKey;
+  key?: SigningKey;
 }
 
 /**
