@@ -10,96 +10,30 @@
 import assert from "node:assert/strict";
 import * as jose from "jose";
 import {
-  type AssertionAlg,
   type AssertionOverrides,
   newSystemKey,
   postTokenForm,
   signAssertion,
-  type SystemCredentials,
-  systemToken,
   tokenForm,
 } from "../../scripts/smart_client.ts";
 import {
   ADMIN,
-  auditSettled,
   call,
   fhirBody,
   fhirClient,
   login,
   setupLab,
   startTestServer,
-  type TestServer,
 } from "../helpers.ts";
-
-const ALL = "system/*.cruds";
-const PATIENT = {
-  resourceType: "Patient",
-  name: [{ family: "Chalmers", given: ["Peter"] }],
-  birthDate: "1974-12-25",
-};
-
-/** Registers a practice system with a fresh key pair; returns its credentials. */
-async function registerSystem(
-  server: TestServer,
-  practice: string,
-  scopes: string[],
-  options: { id?: string; alg?: AssertionAlg } = {},
-): Promise<SystemCredentials> {
-  const alg = options.alg ?? "ES384";
-  const { privateKey, publicJwk, kid } = await newSystemKey(alg);
-  const admin = await login(server.url, ADMIN.username, ADMIN.password);
-  const res = await call(
-    server.url,
-    "POST",
-    `/admin/practices/${practice}/clients`,
-    admin,
-    {
-      id: options.id,
-      name: "Practice PMS",
-      jwks: { keys: [publicJwk] },
-      scopes,
-    },
-    { "Content-Type": "application/json" },
-  );
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-  return { clientId: res.body.id, alg, privateKey, kid };
-}
-
-function tokenUrl(server: TestServer) {
-  return `${server.url}/auth/token`;
-}
-
-/** A token request with an assertion signed now, optionally forged. */
-async function ask(
-  server: TestServer,
-  system: SystemCredentials,
-  scope = ALL,
-  overrides: AssertionOverrides = {},
-) {
-  const assertion = await signAssertion(
-    system,
-    tokenUrl(server),
-    server.clock.now(),
-    overrides,
-  );
-  return postTokenForm(server.url, tokenForm(assertion, scope));
-}
-
-function assertOAuthError(
-  res: { status: number; body: any },
-  status: number,
-  error: string,
-  what: string,
-) {
-  assert.equal(res.status, status, `${what}: ${JSON.stringify(res.body)}`);
-  assert.equal(res.body.error, error, what);
-  assert.equal(typeof res.body.error_description, "string", what);
-  assert.equal(res.body.access_token, undefined, what);
-}
-
-function tokenOf(server: TestServer, system: SystemCredentials, scope = ALL) {
-  return systemToken(server.url, system, scope, server.clock.now());
-}
+import {
+  ALL,
+  ask,
+  assertOAuthError,
+  PATIENT,
+  registerSystem,
+  tokenOf,
+  tokenUrl,
+} from "../smart_helpers.ts";
 
 Deno.test("[smart] a registered practice system gets a token and sends a case with fhir-kit-client", async (t) => {
   const server = await startTestServer();
