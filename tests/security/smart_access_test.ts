@@ -404,7 +404,7 @@ Deno.test("[smart] acting for a dentist: X-On-Behalf-Of is checked and audited w
   }
 });
 
-Deno.test("[smart] discovery: smart-configuration at the root and under each FHIR base", async () => {
+Deno.test("[smart] discovery: smart-configuration at the root and under each FHIR base, the token endpoint in metadata", async () => {
   const server = await startTestServer();
   try {
     for (
@@ -434,6 +434,13 @@ Deno.test("[smart] discovery: smart-configuration at the root and under each FHI
       );
       assert.ok(res.body.scopes_supported.includes("system/Task.rs"));
     }
+    const metadata = await call(server.url, "GET", "/fhir/acme/metadata");
+    const security = fhirBody(metadata, 200).rest[0].security;
+    assert.equal(
+      security.extension[0].extension[0].valueUri,
+      `${server.url}/auth/token`,
+    );
+    assert.equal(security.service[0].coding[0].code, "SMART-on-FHIR");
   } finally {
     await server.close();
   }
