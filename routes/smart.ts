@@ -36,7 +36,6 @@ export function smartRoutes(deps: AppDeps) {
 }
 
 async function issueToken(deps: AppDeps, c: Context<AppEnv>) {
-  const form = await tokenForm(c);
   const now = deps.clock();
   const audit = (who: string, outcomeCode?: string) =>
     auditRecord({
@@ -58,12 +57,14 @@ async function issueToken(deps: AppDeps, c: Context<AppEnv>) {
     throw error;
   };
 
-  const grant: ClientGrant = await checkTokenRequest(
-    deps.kv,
-    form,
-    `${publicOrigin(deps, c)}/auth/token`,
-    STORED_TYPES,
-    now,
+  const grant: ClientGrant = await tokenForm(c).then((form) =>
+    checkTokenRequest(
+      deps.kv,
+      form,
+      `${publicOrigin(deps, c)}/auth/token`,
+      STORED_TYPES,
+      now,
+    )
   ).catch(refused);
   const who = clientAgent(grant.client.id);
   const op = addJtiMark(deps.kv.atomic(), grant.jti, now);

@@ -87,7 +87,10 @@ export function assertOAuthError(
 }
 
 /** A token for the system, or a thrown error with the OAuth answer. */
-export function tokenOf(server: TestServer, system: SystemCredentials, scope = ALL) {
+export function tokenOf(
+  server: TestServer,
+  system: SystemCredentials,
+  scope = ALL,
+) {
   return systemToken(server.url, system, scope, server.clock.now());
 }
-
