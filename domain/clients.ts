@@ -38,6 +38,8 @@ export interface ClientInput {
 }
 
 const MAX_KEYS = 10;
+// Ten 4096-bit RSA keys fit easily; the record must stay within a KV value.
+const MAX_JWKS_CHARS = 20_000;
 const MAX_SCOPES = 50;
 // RSA keys under 2048 bits are no longer acceptable (NIST SP 800-131A).
 const MIN_RSA_BYTES = 256;
@@ -174,7 +176,8 @@ async function publicKeySet(input: ClientInput): Promise<jose.JSONWebKeySet> {
   const set = input.jwks as { keys?: unknown };
   if (
     typeof set !== "object" || set === null || !Array.isArray(set.keys) ||
-    set.keys.length === 0 || set.keys.length > MAX_KEYS
+    set.keys.length === 0 || set.keys.length > MAX_KEYS ||
+    JSON.stringify(set).length > MAX_JWKS_CHARS
   ) {
     throw fail.invalid(`jwks must be a JWK set of 1-${MAX_KEYS} public keys`);
   }

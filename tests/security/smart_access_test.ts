@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { buildWorkAuthorization } from "../../domain/authorization.ts";
 import {
+  ADMIN,
   auditSettled,
   call,
   fhirBody,
@@ -322,7 +323,31 @@ Deno.test("[smart] acting for a dentist: X-On-Behalf-Of is checked and audited w
     await t.step(
       "only an enabled dentist of the client's practice",
       async () => {
-        for (const who of ["nobody", "beta-dentist", "acme-lab_admin"]) {
+        const json = { "Content-Type": "application/json" };
+        await call(server.url, "POST", "/admin/users", server.adminToken, {
+          username: "gone-dentist",
+          password: PASSWORD,
+          role: "dentist",
+          practice: acme.practice,
+        }, json);
+        const admin = await login(server.url, ADMIN.username, ADMIN.password);
+        const off = await call(
+          server.url,
+          "PATCH",
+          "/admin/users/gone-dentist",
+          admin,
+          { disabled: true },
+          json,
+        );
+        assert.equal(off.status, 200);
+        for (
+          const who of [
+            "nobody",
+            "beta-dentist",
+            "acme-lab_admin",
+            "gone-dentist",
+          ]
+        ) {
           const res = await as(who)("POST", "/Patient", PATIENT);
           assertForbidden(res, who, /X-On-Behalf-Of/);
         }

@@ -390,6 +390,14 @@ Deno.test("[smart] registration takes public keys and system scopes from an admi
         ["a patient scope", { ...valid, scopes: ["patient/*.rs"] }, 400],
         ["no scopes", { ...valid, scopes: [] }, 400],
         ["a bad id", { ...valid, id: "Not An Id" }, 400],
+        [
+          "an oversized key set",
+          {
+            ...valid,
+            jwks: { keys: [{ ...publicJwk, x5c: ["A".repeat(30_000)] }] },
+          },
+          400,
+        ],
       ];
       for (const [what, body, status] of bad) {
         const res = await register(body);
