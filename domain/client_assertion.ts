@@ -50,12 +50,12 @@ export async function checkTokenRequest(
   const client = await claimedClient(kv, assertion, form.get("client_id"));
   const fail = (message: string, code: "invalid_client" = "invalid_client") =>
     new OAuthError(code, message, client.id);
-  if (client.disabled) throw fail("The client is disabled");
-
   const payload = await verifyAssertion(assertion, client, tokenUrl, now)
     .catch((error) => {
       throw fail(assertionProblem(error));
     });
+  // Told only to the key's holder, after the signature checks out.
+  if (client.disabled) throw fail("The client is disabled");
   const nowSeconds = Math.floor(now.getTime() / 1000);
   const exp = payload.exp as number;
   if (exp > nowSeconds + MAX_ASSERTION_SECONDS + CLOCK_SKEW_SECONDS) {

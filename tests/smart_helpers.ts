@@ -14,7 +14,7 @@ import {
   systemToken,
   tokenForm,
 } from "../scripts/smart_client.ts";
-import { ADMIN, call, login, type TestServer } from "./helpers.ts";
+import { ADMIN, call, fhirBody, login, type TestServer } from "./helpers.ts";
 
 /** Every interaction on every type. */
 export const ALL = "system/*.cruds";
@@ -93,4 +93,16 @@ export function tokenOf(
   scope = ALL,
 ) {
   return systemToken(server.url, system, scope, server.clock.now());
+}
+
+/** Asserts a 403 OperationOutcome, optionally with matching diagnostics. */
+export function assertForbidden(
+  res: Awaited<ReturnType<typeof call>>,
+  what: string,
+  pattern?: RegExp,
+) {
+  const body = fhirBody(res, 403);
+  assert.equal(body.resourceType, "OperationOutcome", what);
+  assert.equal(body.issue[0].code, "forbidden", what);
+  if (pattern) assert.match(body.issue[0].diagnostics, pattern, what);
 }

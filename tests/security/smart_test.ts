@@ -4,8 +4,9 @@
  * tokens with signed client assertions, and act as their practice within
  * their scopes. The attacks: replayed, expired, far-future, misaddressed,
  * wrongly signed or self-keyed assertions, unknown and disabled clients,
- * scopes beyond the registration, every FHIR interaction outside the
- * token's scopes, and records of another practice or lab.
+ * scopes beyond the registration. What the tokens then allow is in
+ * smart_access_test.ts and smart_on_behalf_test.ts; registration in
+ * smart_registration_test.ts.
  */
 import assert from "node:assert/strict";
 import * as jose from "jose";
@@ -18,7 +19,6 @@ import {
 } from "../../scripts/smart_client.ts";
 import {
   ADMIN,
-  auditSettled,
   call,
   fhirBody,
   fhirClient,
@@ -319,180 +319,6 @@ Deno.test("[smart] a client token expires after five minutes", async () => {
     server.clock.advance(2_000);
     const res = await call(server.url, "GET", "/fhir/acme/Patient", token);
     assert.equal(fhirBody(res, 401).issue[0].code, "login");
-  } finally {
-    await server.close();
-  }
-});
-
-Deno.test("[smart] registration takes public keys and system scopes from an admin with a fresh code", async (t) => {
-  const server = await startTestServer();
-  try {
-    const acme = await setupLab(server, "acme");
-    const admin = await login(server.url, ADMIN.username, ADMIN.password);
-    const { publicJwk } = await newSystemKey("ES384");
-    const register = (body: unknown, token = admin, practice = acme.practice) =>
-      call(
-        server.url,
-        "POST",
-        `/admin/practices/${practice}/clients`,
-        token,
-        body,
-        { "Content-Type": "application/json" },
-      );
-    const valid = { name: "PMS", jwks: { keys: [publicJwk] }, scopes: [ALL] };
-    const clientCount = async () => {
-      let n = 0;
-      for await (const _ of server.kv.list({ prefix: ["clients"] })) n++;
-      return n;
-    };
-
-    await t.step("refused: bad keys, scopes and practices", async () => {
-      // jose refuses to make one: Web Crypto will.
-      const rsa1024 = await crypto.subtle.generateKey(
-        {
-          name: "RSASSA-PKCS1-v1_5",
-          modulusLength: 1024,
-          publicExponent: new Uint8Array([1, 0, 1]),
-          hash: "SHA-384",
-        },
-        true,
-        ["sign", "verify"],
-      );
-      const p256 = await jose.generateKeyPair("ES256", { extractable: true });
-      const secret = await newSystemKey("ES384");
-      const privateJwk = await jose.exportJWK(secret.privateKey);
-      const bad: [string, unknown, number][] = [
-        ["a private key", { ...valid, jwks: { keys: [privateJwk] } }, 400],
-        [
-          "a 1024-bit RSA key",
-          {
-            ...valid,
-            jwks: { keys: [await jose.exportJWK(rsa1024.publicKey)] },
-          },
-          400,
-        ],
-        [
-          "a P-256 key",
-          { ...valid, jwks: { keys: [await jose.exportJWK(p256.publicKey)] } },
-          400,
-        ],
-        ["a symmetric key", {
-          ...valid,
-          jwks: { keys: [{ kty: "oct", k: "AAAA" }] },
-        }, 400],
-        ["no key", { name: "PMS", scopes: [ALL] }, 400],
-        ["a PEM that is not a key", {
-          ...valid,
-          jwks: undefined,
-          public_key:
-            "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----",
-        }, 400],
-        ["a patient scope", { ...valid, scopes: ["patient/*.rs"] }, 400],
-        ["no scopes", { ...valid, scopes: [] }, 400],
-        ["a bad id", { ...valid, id: "Not An Id" }, 400],
-        [
-          "an oversized key set",
-          {
-            ...valid,
-            jwks: { keys: [{ ...publicJwk, x5c: ["A".repeat(30_000)] }] },
-          },
-          400,
-        ],
-      ];
-      for (const [what, body, status] of bad) {
-        const res = await register(body);
-        assert.equal(
-          res.status,
-          status,
-          `${what}: ${JSON.stringify(res.body)}`,
-        );
-      }
-      assert.equal((await register(valid, admin, "nowhere")).status, 404);
-      assert.equal((await register(valid, acme.tokens.lab_admin)).status, 403);
-      assert.equal(await clientCount(), 0);
-    });
-
-    await t.step("a PEM public key works like a JWK set", async () => {
-      const { privateKey, publicKey } = await jose.generateKeyPair("RS384", {
-        extractable: true,
-      });
-      const res = await register({
-        id: "pem-pms",
-        name: "PEM PMS",
-        public_key: await jose.exportSPKI(publicKey),
-        scopes: "system/Patient.rs system/Task.rs",
-      });
-      assert.equal(res.status, 201, JSON.stringify(res.body));
-      assert.deepEqual(res.body.scopes, [
-        "system/Patient.rs",
-        "system/Task.rs",
-      ]);
-      const kid = res.body.jwks.keys[0].kid;
-      const token = await tokenOf(
-        server,
-        { clientId: "pem-pms", alg: "RS384", privateKey, kid },
-        "system/Patient.rs",
-      );
-      assert.equal(jose.decodeJwt(token).client_id, "pem-pms");
-      assert.equal((await register({ ...valid, id: "pem-pms" })).status, 409);
-    });
-
-    await t.step(
-      "the list shows the practice's clients, public keys only",
-      async () => {
-        const res = await call(
-          server.url,
-          "GET",
-          `/admin/practices/${acme.practice}/clients`,
-          admin,
-        );
-        assert.equal(res.status, 200);
-        assert.deepEqual(res.body.map((c: any) => c.id), ["pem-pms"]);
-        assert.ok(res.body[0].jwks.keys.every((k: any) => !("d" in k)));
-      },
-    );
-
-    await t.step("a stale sign-in must step up first", async () => {
-      server.clock.advance(6 * 60_000);
-      const res = await register({ ...valid, id: "late-pms" });
-      assert.equal(res.status, 403);
-      assert.equal(res.body.error, "mfa_step_up_required");
-    });
-  } finally {
-    await server.close();
-  }
-});
-
-Deno.test("[smart] token requests are in the system audit trail, refusals with their reason", async () => {
-  const server = await startTestServer();
-  try {
-    const acme = await setupLab(server, "acme");
-    const system = await registerSystem(server, acme.practice, [ALL], {
-      id: "audited-pms",
-    });
-    await tokenOf(server, system);
-    await ask(server, system, ALL, { claims: { exp: 1 } });
-    await ask(server, { ...system, clientId: "ghost" });
-    await auditSettled(server);
-
-    const trail = await call(
-      server.url,
-      "GET",
-      "/admin/audit-events",
-      server.adminToken,
-    );
-    const events = trail.body.records.filter((r: any) =>
-      r.subtype.startsWith("client-token")
-    ).map((r: any) => [r.subtype, r.agent.who, r.outcomeCode ?? null]);
-    assert.deepEqual(events, [
-      ["client-token", "client:audited-pms", null],
-      ["client-token-failed", "client:audited-pms", "invalid_client"],
-      ["client-token-failed", "unknown-client", "invalid_client"],
-    ]);
-    const registered = trail.body.records.find((r: any) =>
-      r.entity?.type === "Client"
-    );
-    assert.deepEqual(registered.entity, { type: "Client", id: "audited-pms" });
   } finally {
     await server.close();
   }
