@@ -25,27 +25,15 @@ export function actingDentist(c: Context): string | undefined {
 
 /**
  * The caller of a client token. Throws `unauthenticated` for a client that
- * is gone or disabled, `forbidden` for a dentist who is not an enabled
- * dentist of the client's practice.
+ * is gone or disabled.
  */
 export async function clientCaller(
   deps: AppDeps,
   claims: AccessClaims,
-  dentist: string | undefined,
 ): Promise<Caller> {
   const client = await getClient(deps.kv, claims.client_id!);
   if (!client || client.disabled) {
     throw fail.unauthenticated("The client is disabled");
-  }
-  if (dentist !== undefined) {
-    const person = (await deps.kv.get<User>(keys.user(dentist))).value;
-    const ok = person?.role === "dentist" && !person.disabled &&
-      person.practice === client.practice;
-    if (!ok) {
-      throw fail.forbidden(
-        `${ON_BEHALF_OF} must name an enabled dentist of the client's practice`,
-      );
-    }
   }
   const now = deps.clock().getTime();
   const username = clientAgent(client.id);
@@ -70,7 +58,27 @@ export async function clientCaller(
       id: client.id,
       practice: client.practice,
       grants: parseScopes(claims.scope ?? "", STORED_TYPES).grants,
-      ...(dentist === undefined ? {} : { dentist }),
     },
   };
+}
+
+/**
+ * Records the dentist a client acts for. Throws `forbidden` unless it is
+ * an enabled dentist of the client's practice; the caller is already set
+ * then, so the refusal is audited as the client's.
+ */
+export async function addActingDentist(
+  deps: AppDeps,
+  caller: Caller,
+  dentist: string,
+): Promise<void> {
+  const person = (await deps.kv.get<User>(keys.user(dentist))).value;
+  const ok = person?.role === "dentist" && !person.disabled &&
+    person.practice === caller.client?.practice;
+  if (!ok) {
+    throw fail.forbidden(
+      `${ON_BEHALF_OF} must name an enabled dentist of the client's practice`,
+    );
+  }
+  caller.client!.dentist = dentist;
 }

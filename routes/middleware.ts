@@ -8,7 +8,12 @@ import type { User } from "../domain/directory.ts";
 import { keys } from "../domain/kv_keys.ts";
 import type { AccessClaims } from "../domain/tokens.ts";
 import type { AppDeps, AppEnv, Caller } from "./env.ts";
-import { actingDentist, clientCaller, ON_BEHALF_OF } from "./client_caller.ts";
+import {
+  actingDentist,
+  addActingDentist,
+  clientCaller,
+  ON_BEHALF_OF,
+} from "./client_caller.ts";
 
 /** Gives each request an id and a logger, and logs its outcome (no query string). */
 export function requestLogging(deps: AppDeps): MiddlewareHandler<AppEnv> {
@@ -47,15 +52,21 @@ export function authenticate(deps: AppDeps): MiddlewareHandler<AppEnv> {
 export function authenticateFhir(deps: AppDeps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const claims = await bearerClaims(deps, c);
-    if (claims.client_id !== undefined) {
-      c.set("caller", await clientCaller(deps, claims, actingDentist(c)));
-    } else {
-      if (actingDentist(c) !== undefined) {
-        throw fail.invalid(
-          `${ON_BEHALF_OF} is for practice systems; a person acts as themself`,
-        );
-      }
-      c.set("caller", await userCaller(deps, claims));
+    const dentist = actingDentist(c);
+    const client = claims.client_id !== undefined;
+    c.set(
+      "caller",
+      client
+        ? await clientCaller(deps, claims)
+        : await userCaller(deps, claims),
+    );
+    if (dentist !== undefined && !client) {
+      throw fail.invalid(
+        `${ON_BEHALF_OF} is for practice systems; a person acts as themself`,
+      );
+    }
+    if (dentist !== undefined) {
+      await addActingDentist(deps, c.var.caller, dentist);
     }
     await next();
   };

@@ -106,3 +106,17 @@ export function assertForbidden(
   assert.equal(body.issue[0].code, "forbidden", what);
   if (pattern) assert.match(body.issue[0].diagnostics, pattern, what);
 }
+
+/** The AuditEvents of lab `acme` matching `query`, read by the admin. */
+export async function acmeAudit(
+  server: TestServer,
+  query: string,
+): Promise<any[]> {
+  const res = await call(
+    server.url,
+    "GET",
+    `/fhir/acme/AuditEvent?${query}`,
+    server.adminToken,
+  );
+  return (fhirBody(res, 200).entry ?? []).map((e: any) => e.resource);
+}

@@ -18,6 +18,7 @@ import {
   type TestServer,
 } from "../helpers.ts";
 import {
+  acmeAudit,
   ALL,
   assertForbidden,
   PATIENT,
@@ -159,18 +160,12 @@ Deno.test("[smart] each FHIR interaction needs its scope letter", async (t) => {
 
     await t.step("a refusal is audited as the client's", async () => {
       await auditSettled(server);
-      const trail = fhirBody(
-        await call(
-          server.url,
-          "GET",
-          `/fhir/acme/AuditEvent?agent=client:${system.clientId}&action=C`,
-          server.adminToken,
-        ),
-        200,
+      const trail = await acmeAudit(
+        server,
+        `agent=client:${system.clientId}&action=C`,
       );
-      const outcomes = trail.entry.map((e: any) => e.resource.outcome).sort();
-      assert.deepEqual(outcomes, ["0", "4"]);
-      const agent = trail.entry[0].resource.agent[0];
+      assert.deepEqual(trail.map((e) => e.outcome).sort(), ["0", "4"]);
+      const agent = trail[0].agent[0];
       assert.equal(agent.who.identifier.value, `client:${system.clientId}`);
       assert.equal(agent.role[0].text, "practice_system");
     });

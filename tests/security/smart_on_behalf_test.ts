@@ -17,6 +17,7 @@ import {
   startTestServer,
 } from "../helpers.ts";
 import {
+  acmeAudit,
   ALL,
   assertForbidden,
   PATIENT,
@@ -92,18 +93,25 @@ Deno.test("[smart] acting for a dentist: X-On-Behalf-Of is checked and audited w
 
     await t.step("the event names the client and the dentist", async () => {
       await auditSettled(server);
+      // The four refused names above are the client's refusals.
+      const all = await acmeAudit(
+        server,
+        `agent=client:${system.clientId}&action=C`,
+      );
+      assert.deepEqual(all.map((e) => e.outcome).sort(), [
+        "0",
+        "4",
+        "4",
+        "4",
+        "4",
+      ]);
       for (const agent of ["acme-dentist", `client:${system.clientId}`]) {
-        const trail = fhirBody(
-          await call(
-            server.url,
-            "GET",
-            `/fhir/acme/AuditEvent?agent=${agent}&action=C&patient=${made.id}`,
-            server.adminToken,
-          ),
-          200,
+        const trail = await acmeAudit(
+          server,
+          `agent=${agent}&action=C&patient=${made.id}`,
         );
-        assert.equal(trail.entry.length, 1, agent);
-        const agents = trail.entry[0].resource.agent;
+        assert.equal(trail.length, 1, agent);
+        const agents = trail[0].agent;
         assert.deepEqual(
           agents.map((a: any) => [a.who.identifier.value, a.requestor]),
           [[`client:${system.clientId}`, false], ["acme-dentist", true]],
