@@ -159,6 +159,20 @@ Deno.test("[smart] the token endpoint refuses forged, stale and replayed asserti
       });
     }
 
+    await t.step(
+      "the edges: exp five minutes ahead, or just past within a minute's skew",
+      async () => {
+        for (const exp of [now() + 300, now() + 360, now() - 30]) {
+          const res = await ask(server, system, ALL, { claims: { exp } });
+          assert.equal(res.status, 200, JSON.stringify(res.body));
+        }
+        const late = await ask(server, system, ALL, {
+          claims: { exp: now() + 361 },
+        });
+        assertOAuthError(late, 401, "invalid_client", "361 seconds ahead");
+      },
+    );
+
     await t.step("a wrong algorithm (ES256, RS256, HS256)", async () => {
       const es256 = await jose.generateKeyPair("ES256");
       const rs256 = await jose.generateKeyPair("RS256");
