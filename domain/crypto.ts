@@ -297,3 +297,12 @@ export class KeyRing {
     return unwrapWithMaster(this.master, kvKey, entry.value);
   }
 }
+
+/** SHA-256 of a text, base64url: for looking up single-use tokens by hash. */
+export async function sha256(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    new TextEncoder().encode(text),
+  );
+  return encodeBase64Url(new Uint8Array(digest));
+}

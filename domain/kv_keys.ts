@@ -33,6 +33,21 @@ export const keys = {
   mfaEnrollment: (tokenHash: string) => ["mfa_enrollments", tokenHash],
   /** The data key of global records (MFA secrets), wrapped by the master key. */
   systemDataKey: () => ["system_data_key"],
+  /** A practice system registered as a SMART Backend Services client. */
+  client: (clientId: string) => ["clients", clientId],
+  clientsByPractice: (practiceId: string, clientId?: string) =>
+    clientId === undefined
+      ? ["clients_by_practice", practiceId]
+      : ["clients_by_practice", practiceId, clientId],
+  /**
+   * A client assertion already used, by the SHA-256 of its `jti`, kept
+   * until the assertion expires (RFC 7523 section 3, replay).
+   */
+  clientAssertionJti: (clientId: string, jtiHash: string) => [
+    "client_assertion_jtis",
+    clientId,
+    jtiHash,
+  ],
   signingKey: (kid: string) => ["signing_keys", kid],
   signingKeyCurrent: () => ["signing_key_current"],
   deadLetter: (id: string) => ["dead_letters", id],

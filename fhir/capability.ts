@@ -26,6 +26,11 @@ const TYPE_DOCS: Record<string, string> = {
     "file; a value that disagrees is refused.",
 };
 
+/** The token endpoint of the server whose lab base URL is `base`. */
+function tokenEndpoint(base: string): string {
+  return `${base.replace(/\/fhir\/[^/]*$/, "")}/auth/token`;
+}
+
 /** What `/fhir/{lab}/metadata` answers. */
 export function capabilityStatement(
   base: string,
@@ -44,14 +49,27 @@ export function capabilityStatement(
       mode: "server",
       security: {
         cors: false,
+        // SMART App Launch 2.0 "Conformance": the token endpoint here too,
+        // for clients that read it from the CapabilityStatement.
+        extension: [{
+          url:
+            "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+          extension: [{ url: "token", valueUri: tokenEndpoint(base) }],
+        }],
         service: [{
           coding: [{
+            system:
+              "http://terminology.hl7.org/CodeSystem/restful-security-service",
+            code: "SMART-on-FHIR",
+          }, {
             system:
               "http://terminology.hl7.org/CodeSystem/restful-security-service",
             code: "OAuth",
           }],
         }],
-        description: "Bearer tokens from POST /auth/login",
+        description: "Bearer tokens: people from POST /auth/login; " +
+          "practice systems from POST /auth/token (SMART Backend Services, " +
+          "see .well-known/smart-configuration under this base)",
       },
       resource: [
         ...STORED_TYPES.map((type) => ({

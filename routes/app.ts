@@ -6,7 +6,7 @@ import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { secureHeaders } from "hono/secure-headers";
 import { auditRecord, commitAudit } from "../domain/audit.ts";
-import { fail, LhcmsError, statusOf } from "../domain/errors.ts";
+import { fail, LhcmsError, OAuthError, statusOf } from "../domain/errors.ts";
 import { isDirectoryId } from "../domain/directory.ts";
 import { keys } from "../domain/kv_keys.ts";
 import { errorResponse } from "../fhir/outcome.ts";
@@ -18,6 +18,7 @@ import { fhirResponse } from "./fhir_support.ts";
 import { fhirRoutes, MAX_BODY_BYTES } from "./fhir.ts";
 import { isRawBinaryUpload } from "./fhir_binary.ts";
 import { requestLogging } from "./middleware.ts";
+import { smartRoutes } from "./smart.ts";
 import { terminologyRoutes } from "./terminology.ts";
 import { auditDraft, interactionOf } from "./fhir_support.ts";
 
@@ -47,6 +48,9 @@ export function buildApp(deps: AppDeps) {
 
   app.get("/health", (c) => c.json({ status: "ok", version: deps.version }));
   app.get("/.well-known/jwks.json", (c) => c.json(deps.tokens.publicKeys()));
+  // Before the FHIR router, whose sign-in check would claim the lab's
+  // discovery document.
+  app.route("/", smartRoutes(deps));
   app.route("/auth", authRoutes(deps));
   app.route("/admin", adminRoutes(deps));
   app.route("/labs", labRoutes(deps));
@@ -86,11 +90,17 @@ async function handleError(
     c.var.log?.warn("request body unreadable: the client went away");
     error = fail.invalid("The request body could not be read");
   }
-  if (!(error instanceof LhcmsError)) {
+  if (!(error instanceof LhcmsError) && !(error instanceof OAuthError)) {
     c.var.log?.error("unhandled error", {
       name: error.name,
       message: error.message,
     });
+  }
+  if (error instanceof OAuthError) {
+    return c.json(
+      { error: error.code, error_description: error.message },
+      error.status,
+    );
   }
   if (isFhir(c)) {
     await auditFailure(deps, c, error);

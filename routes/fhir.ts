@@ -36,7 +36,7 @@ import {
 import { auditRoutes } from "./fhir_audit.ts";
 import { binaryRoutes } from "./fhir_binary.ts";
 import type { AppDeps, AppEnv, Interaction } from "./env.ts";
-import { authenticate } from "./middleware.ts";
+import { authenticateFhir } from "./middleware.ts";
 import {
   auditDraft,
   checkStatusOnlyChange,
@@ -44,6 +44,7 @@ import {
   fhirResponse,
   patientOf,
   requirePermission,
+  requireScope,
   statusOnly,
   versionHeaders,
   visibilityOf,
@@ -67,7 +68,7 @@ export function fhirRoutes(deps: AppDeps) {
       ),
   );
 
-  app.use("/:lab/*", authenticate(deps), async (c, next) => {
+  app.use("/:lab/*", authenticateFhir(deps), async (c, next) => {
     const lab = c.req.param("lab") ?? "";
     if (
       !isDirectoryId(lab) ||
@@ -119,6 +120,7 @@ function begin(
   if (id !== undefined && !FHIR_ID.test(id)) {
     throw fail.invalid("The id is not a valid FHIR id");
   }
+  requireScope(c.var.caller, type, subtype);
   return { lab, type, id };
 }
 
