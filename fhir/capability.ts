@@ -3,6 +3,25 @@ import { SEARCH_PARAMS } from "./search_params.ts";
 import { TERMINOLOGY_TYPES } from "./served_terminology.ts";
 import { type CapabilityStatement, STORED_TYPES } from "./types.ts";
 
+/**
+ * The interactions on each stored type, as routes/fhir.ts serves them. A
+ * work authorization is evidence and is never deleted.
+ */
+export function storedInteractions(type: string): string[] {
+  const all = [
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+  ];
+  return type === "Provenance" ? all.filter((i) => i !== "delete") : all;
+}
+
 const DOCS: Record<string, string> = {
   blind:
     "PHI: matched on whole values only (case- and accent-insensitive), through a blind index",
@@ -22,6 +41,7 @@ export function capabilityStatement(
     implementation: { description: "LHCMS dental lab case service", url: base },
     fhirVersion: "4.0.1",
     format: ["application/fhir+json", "json"],
+    patchFormat: ["application/json-patch+json", "application/fhir+json"],
     rest: [{
       mode: "server",
       security: {
@@ -41,14 +61,11 @@ export function capabilityStatement(
           versioning: "versioned" as const,
           readHistory: true,
           updateCreate: false,
-          interaction: [
-            "read",
-            "vread",
-            "update",
-            "create",
-            "search-type",
-            "history-instance",
-          ]
+          conditionalCreate: true,
+          conditionalUpdate: true,
+          conditionalRead: "not-supported" as const,
+          conditionalDelete: "not-supported" as const,
+          interaction: storedInteractions(type)
             .map((code) => ({ code: code as "read" })),
           searchParam: [
             { name: "_id", type: "token" as const },
