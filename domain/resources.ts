@@ -48,6 +48,9 @@ const DIRECTORY_TYPES = new Set(["Practitioner", "Organization"]);
 // its indexes must fit one commit with room for the version and the audit.
 const MAX_RESOURCE_BYTES = 60_000;
 const MAX_INDEX_MUTATIONS = 900;
+// Each lost race means another write to the record committed, so writers
+// racing on one record all get through within this many attempts.
+const MAX_ATTEMPTS = 20;
 
 /** Whether a record is visible to a caller limited to a practice. */
 export function visibleTo(type: string, stored: StoredResource, v: Visibility) {
@@ -174,7 +177,7 @@ export async function updateResource(
   },
 ): Promise<Resource> {
   const type = resource.resourceType;
-  for (let attempt = 0; attempt < 3; attempt++) {
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const current = await readForChange(deps, lab, type, resource.id, {
       ...options,
       verb: "update",
@@ -255,7 +258,7 @@ export async function deleteResource(
     patientOf?: (resource: Resource) => string | undefined;
   },
 ): Promise<number | undefined> {
-  for (let attempt = 0; attempt < 3; attempt++) {
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const current = await readForChange(deps, lab, type, id, {
       ...options,
       verb: "delete",
