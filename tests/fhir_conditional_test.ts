@@ -21,6 +21,14 @@ const ifNoneExist = (value: string) => ({
   headers: { "If-None-Exist": `identifier=${SYSTEM}|${value}` },
 });
 
+/** A conditional create of a patient with `value`, by `client`. */
+const createOnce = (client: any, value: string, extra = {}) =>
+  answer(client.create({
+    resourceType: "Patient",
+    body: { ...patient(value), ...extra },
+    options: ifNoneExist(value),
+  }));
+
 Deno.test("[conditional] twenty concurrent identical conditional creates make exactly one resource", async () => {
   const server = await startTestServer();
   try {
@@ -28,12 +36,7 @@ Deno.test("[conditional] twenty concurrent identical conditional creates make ex
     const practice = fhirClient(server, "acme", acme.tokens.dentist);
 
     const answers = await Promise.all(
-      Array.from({ length: 20 }, () =>
-        answer(practice.create({
-          resourceType: "Patient",
-          body: patient("P-0001") as any,
-          options: ifNoneExist("P-0001"),
-        }))),
+      Array.from({ length: 20 }, () => createOnce(practice, "P-0001")),
     );
 
     const statuses = answers.map((a) => a.status).sort();
@@ -58,11 +61,7 @@ Deno.test("[conditional] If-None-Exist answers 200 with a match, 412 with severa
     });
 
     await t.step("a match answers 200 with the existing record", async () => {
-      const res = await answer(practice.create({
-        resourceType: "Patient",
-        body: { ...patient("P-1"), gender: "male" } as any,
-        options: ifNoneExist("P-1"),
-      }));
+      const res = await createOnce(practice, "P-1", { gender: "male" });
       assert.equal(res.status, 200);
       assert.equal(res.body.id, first.id);
       assert.equal(res.body.gender, undefined);
@@ -76,11 +75,7 @@ Deno.test("[conditional] If-None-Exist answers 200 with a match, 412 with severa
         });
       }
       const before = await storedCount(server, "acme", "Patient");
-      const res = await answer(practice.create({
-        resourceType: "Patient",
-        body: patient("P-2") as any,
-        options: ifNoneExist("P-2"),
-      }));
+      const res = await createOnce(practice, "P-2");
       assert.equal(res.status, 412);
       assert.equal(res.body.issue[0].code, "conflict");
       assert.equal(await storedCount(server, "acme", "Patient"), before);
@@ -90,11 +85,7 @@ Deno.test("[conditional] If-None-Exist answers 200 with a match, 412 with severa
       "a dentist of another practice does not see the match and gets their own",
       async () => {
         const other = await otherDentist(server, "acme");
-        const res = await answer(other.client.create({
-          resourceType: "Patient",
-          body: patient("P-1") as any,
-          options: ifNoneExist("P-1"),
-        }));
+        const res = await createOnce(other.client, "P-1");
         assert.equal(res.status, 201);
         assert.notEqual(res.body.id, first.id);
       },
@@ -104,11 +95,7 @@ Deno.test("[conditional] If-None-Exist answers 200 with a match, 412 with severa
       "after the match is deleted, the condition creates again",
       async () => {
         await practice.delete({ resourceType: "Patient", id: first.id });
-        const res = await answer(practice.create({
-          resourceType: "Patient",
-          body: patient("P-1") as any,
-          options: ifNoneExist("P-1"),
-        }));
+        const res = await createOnce(practice, "P-1");
         assert.equal(res.status, 201);
         assert.notEqual(res.body.id, first.id);
       },
