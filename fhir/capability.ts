@@ -5,7 +5,8 @@ import { type CapabilityStatement, STORED_TYPES } from "./types.ts";
 
 /**
  * The interactions on each stored type, as routes/fhir.ts serves them. A
- * work authorization is evidence and is never deleted.
+ * work authorization is evidence: never changed (a correction is a new
+ * one) and never deleted.
  */
 export function storedInteractions(type: string): string[] {
   const all = [
@@ -19,7 +20,8 @@ export function storedInteractions(type: string): string[] {
     "create",
     "search-type",
   ];
-  return type === "Provenance" ? all.filter((i) => i !== "delete") : all;
+  const fixed = ["update", "patch", "delete"];
+  return type === "Provenance" ? all.filter((i) => !fixed.includes(i)) : all;
 }
 
 const DOCS: Record<string, string> = {
@@ -62,7 +64,7 @@ export function capabilityStatement(
           readHistory: true,
           updateCreate: false,
           conditionalCreate: true,
-          conditionalUpdate: true,
+          conditionalUpdate: type !== "Provenance",
           conditionalRead: "not-supported" as const,
           conditionalDelete: "not-supported" as const,
           interaction: storedInteractions(type)
