@@ -3,23 +3,26 @@ import { SEARCH_PARAMS } from "./search_params.ts";
 import { TERMINOLOGY_TYPES } from "./served_terminology.ts";
 import { type CapabilityStatement, STORED_TYPES } from "./types.ts";
 
+/** Every interaction FHIR R4 defines on a type or one of its instances. */
+export const TYPE_INTERACTIONS = [
+  "read",
+  "vread",
+  "update",
+  "patch",
+  "delete",
+  "history-instance",
+  "history-type",
+  "create",
+  "search-type",
+];
+
 /**
  * The interactions on each stored type, as routes/fhir.ts serves them. A
  * work authorization is evidence: never changed (a correction is a new
  * one) and never deleted.
  */
 export function storedInteractions(type: string): string[] {
-  const all = [
-    "read",
-    "vread",
-    "update",
-    "patch",
-    "delete",
-    "history-instance",
-    "history-type",
-    "create",
-    "search-type",
-  ];
+  const all = TYPE_INTERACTIONS;
   const fixed = ["update", "patch", "delete"];
   return type === "Provenance" ? all.filter((i) => !fixed.includes(i)) : all;
 }

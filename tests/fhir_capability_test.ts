@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import type { Client } from "fhir-kit-client";
 import { buildWorkAuthorization } from "../domain/authorization.ts";
+import { TYPE_INTERACTIONS } from "../fhir/capability.ts";
 import { STORED_TYPES } from "../fhir/types.ts";
 import {
   auditSettled,
@@ -10,19 +11,6 @@ import {
   startTestServer,
 } from "./helpers.ts";
 import { answer, crownCase } from "./fhir_ops.ts";
-
-/** Every interaction FHIR R4 defines on a type or an instance. */
-const TYPE_INTERACTIONS = [
-  "read",
-  "vread",
-  "update",
-  "patch",
-  "delete",
-  "history-instance",
-  "history-type",
-  "create",
-  "search-type",
-];
 
 /** Performs one interaction on a record of the caller's own making. */
 function perform(client: Client, code: string, record: any) {
