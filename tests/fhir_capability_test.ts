@@ -62,10 +62,10 @@ Deno.test("[capability] the CapabilityStatement lists exactly the interactions t
       body: { resourceType: "Practitioner", name: [{ family: "Molar" }] },
     });
     const records: Record<string, () => Promise<any>> = {
-      Patient: async () => patient,
-      ServiceRequest: async () => crown,
-      Task: async () => task,
-      Practitioner: async () => dentist,
+      Patient: () => Promise.resolve(patient),
+      ServiceRequest: () => Promise.resolve(crown),
+      Task: () => Promise.resolve(task),
+      Practitioner: () => Promise.resolve(dentist),
       Organization: () =>
         practice.create({
           resourceType: "Organization",

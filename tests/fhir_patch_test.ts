@@ -266,6 +266,22 @@ Deno.test("[patch] a practice and the bench change a case without resending it",
       },
     );
 
+    await t.step("patches are audited as patch, refused ones too", async () => {
+      await auditSettled(server);
+      const audit = fhirClient(server, "acme", acme.tokens.compliance_officer);
+      const bundle: any = await audit.search({
+        resourceType: "AuditEvent",
+        searchParams: { action: "U", _count: "100" },
+      });
+      const patches = bundle.entry.filter((e: any) =>
+        e.resource.subtype[0].code === "patch" &&
+        JSON.stringify(e.resource.entity).includes(`Task/${task.id}`)
+      );
+      const outcomes = patches.map((e: any) => e.resource.outcome);
+      assert.ok(outcomes.filter((o: string) => o === "0").length >= 3);
+      assert.ok(outcomes.filter((o: string) => o === "4").length >= 3);
+    });
+
     await t.step("a deleted record cannot be patched: 410", async () => {
       await practice.delete({ resourceType: "Task", id: task.id });
       const res = await jsonPatch(practice, task.id, [

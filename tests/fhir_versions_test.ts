@@ -296,6 +296,35 @@ Deno.test("[delete] a soft delete answers 410 on read, keeps the history and lea
         assert.equal(res.body.resourceType, "OperationOutcome");
       },
     );
+
+    await t.step(
+      "each delete, the repeated one too, is in the audit trail",
+      async () => {
+        await auditSettled(server);
+        const audit = fhirClient(
+          server,
+          "acme",
+          acme.tokens.compliance_officer,
+        );
+        const bundle: any = await audit.search({
+          resourceType: "AuditEvent",
+          searchParams: { action: "D" },
+        });
+        const deletes = bundle.entry.filter((e: any) =>
+          e.resource.subtype[0].code === "delete" &&
+          JSON.stringify(e.resource.entity).includes(`Patient/${id}`)
+        );
+        assert.equal(
+          deletes.length,
+          3,
+          "the refused, the done and the repeated",
+        );
+        assert.deepEqual(
+          deletes.map((e: any) => e.resource.outcome).sort(),
+          ["0", "0", "4"],
+        );
+      },
+    );
     await auditSettled(server);
   } finally {
     await server.close();
