@@ -33,7 +33,8 @@ export async function parseCondition(
   text: string,
   visibility: Visibility,
 ): Promise<Condition> {
-  const params = new URLSearchParams(text.replace(/^\?/, ""));
+  // Some clients send the condition as a relative URL: `Patient?identifier=…`.
+  const params = new URLSearchParams(text.replace(/^[A-Za-z]*\?/, ""));
   for (const name of NOT_CRITERIA) params.delete(name);
   const blind = blindFor(deps.keyRing, lab, type);
   const query = await parseSearch(type, params, blind);

@@ -12,6 +12,7 @@ import { addPendingAudit, type AuditRecord } from "./audit.ts";
 import type { KeyRing, Sealed } from "./crypto.ts";
 import { fail, LhcmsError } from "./errors.ts";
 import { keys } from "./kv_keys.ts";
+import { firstReferrer } from "./referrers.ts";
 
 /** A resource version as stored: metadata in clear, the body sealed. */
 export interface StoredResource {
@@ -267,6 +268,12 @@ export async function deleteResource(
       throw error;
     });
     if (!current) return undefined;
+    const referrer = await firstReferrer(deps, lab, type, id);
+    if (referrer) {
+      throw fail.conflict(
+        `Cannot delete ${type}/${id}: a ${referrer} refers to it; delete or change that first`,
+      );
+    }
     const version = current.stored.versionId + 1;
     const tombstone = withMeta(
       { resourceType: type } as Resource,

@@ -6,7 +6,7 @@ import {
   setupLab,
   startTestServer,
 } from "./helpers.ts";
-import { answer, otherDentist } from "./fhir_ops.ts";
+import { answer, crownCase, otherDentist } from "./fhir_ops.ts";
 
 const patientBody = (family: string) => ({
   resourceType: "Patient",
@@ -406,6 +406,24 @@ Deno.test("[delete] only lab admins and the record's own practice may delete, at
           (await practice.read({ resourceType: "Patient", id }) as any).id,
           id,
         );
+      },
+    );
+
+    await t.step(
+      "a record another refers to is kept until the referrer goes: 409",
+      async () => {
+        const { patient, crown, task } = await crownCase(practice, "acme");
+        const refused = await del(practice, crown.id, "ServiceRequest");
+        assert.equal(refused.status, 409);
+        assert.equal(refused.body.issue[0].code, "conflict");
+        assert.match(refused.body.issue[0].diagnostics, /a Task refers to it/);
+        assert.equal((await del(practice, patient.id)).status, 409);
+        assert.equal((await del(practice, task.id, "Task")).status, 204);
+        assert.equal(
+          (await del(practice, crown.id, "ServiceRequest")).status,
+          204,
+        );
+        assert.equal((await del(practice, patient.id)).status, 204);
       },
     );
 
