@@ -120,6 +120,39 @@ Deno.test("[conditional] If-None-Exist answers 200 with a match, 412 with severa
       },
     );
 
+    await t.step(
+      "Prefer is honoured whether the condition creates or matches",
+      async () => {
+        for (const [value, status] of [["P-5", 201], ["P-5", 200]] as const) {
+          const minimal = await answer(practice.create({
+            resourceType: "Patient",
+            body: patient(value) as any,
+            options: {
+              headers: {
+                ...ifNoneExist(value).headers,
+                Prefer: "return=minimal",
+              },
+            },
+          }));
+          assert.equal(minimal.status, status);
+          assert.deepEqual({ ...minimal.body }, {});
+          assert.equal(minimal.headers.get("ETag"), 'W/"1"');
+        }
+        const outcome = await answer(practice.create({
+          resourceType: "Patient",
+          body: patient("P-5") as any,
+          options: {
+            headers: {
+              ...ifNoneExist("P-5").headers,
+              Prefer: "return=OperationOutcome",
+            },
+          },
+        }));
+        assert.equal(outcome.status, 200);
+        assert.equal(outcome.body.resourceType, "OperationOutcome");
+      },
+    );
+
     await t.step("no key in KV holds the identifier", async () => {
       for await (const entry of server.kv.list({ prefix: ["lab", "acme"] })) {
         assert.ok(!JSON.stringify(entry.key).includes("P-1"));
