@@ -232,7 +232,7 @@ export async function patch(deps: AppDeps, c: Context<AppEnv>) {
       );
     } catch (error) {
       const raced = ifMatch === undefined && error instanceof LhcmsError &&
-        error.code === "precondition_failed" && attempt < 3;
+        error.code === "precondition_failed" && attempt < MAX_ATTEMPTS;
       if (!raced) throw error;
     }
   }

@@ -266,6 +266,36 @@ Deno.test("[patch] a practice and the bench change a case without resending it",
       },
     );
 
+    await t.step(
+      "ten concurrent patches without If-Match all land, none lost",
+      async () => {
+        const answers = await Promise.all(
+          Array.from({ length: 10 }, (_, i) =>
+            pathPatch(
+              practice,
+              "ServiceRequest",
+              crown.id,
+              fhirPathPatch({
+                type: "add",
+                path: "ServiceRequest",
+                name: "note",
+                valueAnnotation: { text: `note ${i}` },
+              }),
+            )),
+        );
+        assert.deepEqual(
+          answers.map((a) => a.status),
+          Array(10).fill(200),
+        );
+        const read: any = await practice.read({
+          resourceType: "ServiceRequest",
+          id: crown.id,
+        });
+        assert.equal(read.note.length, 10);
+        assert.equal(new Set(read.note.map((n: any) => n.text)).size, 10);
+      },
+    );
+
     await t.step("patches are audited as patch, refused ones too", async () => {
       await auditSettled(server);
       const audit = fhirClient(server, "acme", acme.tokens.compliance_officer);
