@@ -58,6 +58,18 @@ Deno.test("[patch] a practice and the bench change a case without resending it",
           headers: { "content-type": "application/fhir+json", ...headers },
         },
       }));
+    const addNote = (text: string) =>
+      pathPatch(
+        practice,
+        "ServiceRequest",
+        crown.id,
+        fhirPathPatch({
+          type: "add",
+          path: "ServiceRequest",
+          name: "note",
+          valueAnnotation: { text },
+        }),
+      );
     const version = async (type: string, id: string) =>
       (await practice.read({ resourceType: type, id }) as any).meta.versionId;
 
@@ -135,17 +147,7 @@ Deno.test("[patch] a practice and the bench change a case without resending it",
     await t.step(
       "FHIRPath Patch: the practice adds, changes and removes a note",
       async () => {
-        const added = await pathPatch(
-          practice,
-          "ServiceRequest",
-          crown.id,
-          fhirPathPatch({
-            type: "add",
-            path: "ServiceRequest",
-            name: "note",
-            valueAnnotation: { text: "Please match the neighbouring tooth" },
-          }),
-        );
+        const added = await addNote("Please match the neighbouring tooth");
         assert.equal(added.status, 200, JSON.stringify(added.body));
         assert.deepEqual(added.body.note, [{
           text: "Please match the neighbouring tooth",
@@ -270,18 +272,7 @@ Deno.test("[patch] a practice and the bench change a case without resending it",
       "ten concurrent patches without If-Match all land, none lost",
       async () => {
         const answers = await Promise.all(
-          Array.from({ length: 10 }, (_, i) =>
-            pathPatch(
-              practice,
-              "ServiceRequest",
-              crown.id,
-              fhirPathPatch({
-                type: "add",
-                path: "ServiceRequest",
-                name: "note",
-                valueAnnotation: { text: `note ${i}` },
-              }),
-            )),
+          Array.from({ length: 10 }, (_, i) => addNote(`note ${i}`)),
         );
         assert.deepEqual(
           answers.map((a) => a.status),
