@@ -202,40 +202,46 @@ export async function patch(deps: AppDeps, c: Context<AppEnv>) {
   const ifMatch = parseIfMatch(c.req.header("If-Match"));
 
   const visibility = visibilityOf(caller);
+  const base = fhirBase(deps, c, lab);
   for (let attempt = 0;; attempt++) {
     const current = await readResource(deps, lab, type, id!, visibility);
-    const version = current.stored.versionId;
-    const next = json
-      ? applyJsonPatch(current.resource, text)
-      : applyFhirPathPatch(current.resource, parameters);
-    if (next.resourceType !== type || next.id !== id) {
-      throw fail.invalid("A patch cannot change resourceType or id");
+    const version = ifMatch ?? current.stored.versionId;
+    // A stale If-Match is the answer, whatever the patch would have done.
+    if (version !== current.stored.versionId) {
+      throw fail.preconditionFailed(
+        `Cannot patch ${type}/${id}: version ${version} is not the current version`,
+      );
     }
+    const next = { ...patched(current.resource, text, parameters), id: id! };
     try {
-      const written = await storeUpdate(
-        deps,
-        c,
-        lab,
-        next as typeof next & {
-          id: string;
-        },
-        { ifMatch: ifMatch ?? version, subtype: "patch" },
-      );
+      const written = await storeUpdate(deps, c, lab, next, {
+        ifMatch: version,
+        subtype: "patch",
+      });
       deps.auditWake({ lab });
-      const base = fhirBase(deps, c, lab);
-      return respondWithResource(
-        c,
-        written.resource,
-        200,
-        base,
-        written.warnings,
-      );
+      const { resource, warnings } = written;
+      return respondWithResource(c, resource, 200, base, warnings);
     } catch (error) {
       const raced = ifMatch === undefined && error instanceof LhcmsError &&
         error.code === "precondition_failed" && attempt < MAX_ATTEMPTS;
       if (!raced) throw error;
     }
   }
+}
+
+/** The resource with the patch applied; its type and id stay as they are. */
+function patched(
+  resource: Resource,
+  text: string,
+  parameters: Resource | undefined,
+): Resource {
+  const next = parameters
+    ? applyFhirPathPatch(resource, parameters)
+    : applyJsonPatch(resource, text);
+  if (next.resourceType !== resource.resourceType || next.id !== resource.id) {
+    throw fail.invalid("A patch cannot change resourceType or id");
+  }
+  return next;
 }
 
 /** `DELETE`: a soft delete, 204 (or 200 with an outcome when asked). */

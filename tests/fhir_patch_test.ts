@@ -113,6 +113,11 @@ Deno.test("[patch] a practice and the bench change a case without resending it",
           { op: "replace", path: "/status", value: "on-hold" },
         ], { "If-Match": 'W/"1"' });
         assert.equal(res.status, 412);
+        assert.equal(res.body.issue[0].code, "conflict");
+        const failing = await jsonPatch(bench, task.id, [
+          { op: "test", path: "/status", value: "requested" },
+        ], { "If-Match": 'W/"2"' });
+        assert.equal(failing.status, 412, "the version is checked first");
         assert.equal(await version("Task", task.id), "3");
       },
     );
