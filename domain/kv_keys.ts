@@ -85,6 +85,31 @@ export const keys = {
     type,
     id,
   ],
+  /**
+   * Every change of a type in time order (`changeId` a ULID of the write),
+   * naming the id and version: the type's `_history`.
+   */
+  resourceChange: (labId: string, type: string, changeId: string) => [
+    ...lab(labId),
+    "resource_changes",
+    type,
+    changeId,
+  ],
+  resourceChanges: (labId: string, type: string) => [
+    ...lab(labId),
+    "resource_changes",
+    type,
+  ],
+  /**
+   * The record a conditional create or update made for one query, by the
+   * blind index of the query, so identical concurrent requests meet here.
+   */
+  conditionalClaim: (labId: string, type: string, blind: string) => [
+    ...lab(labId),
+    "conditional_claims",
+    type,
+    blind,
+  ],
   /** Search index entry: `[..., type, param, ...value, id]`. */
   resourcesByParam: (
     labId: string,

@@ -10,8 +10,9 @@ import { SEARCH_PARAMS } from "../fhir/search_params.ts";
 import type { Resource } from "../fhir/types.ts";
 import { addPendingAudit, type AuditRecord } from "./audit.ts";
 import type { KeyRing, Sealed } from "./crypto.ts";
-import { fail } from "./errors.ts";
+import { fail, LhcmsError } from "./errors.ts";
 import { keys } from "./kv_keys.ts";
+import { firstReferrer } from "./referrers.ts";
 
 /** A resource version as stored: metadata in clear, the body sealed. */
 export interface StoredResource {
@@ -48,6 +49,9 @@ const DIRECTORY_TYPES = new Set(["Practitioner", "Organization"]);
 // its indexes must fit one commit with room for the version and the audit.
 const MAX_RESOURCE_BYTES = 60_000;
 const MAX_INDEX_MUTATIONS = 900;
+// Each lost race means another write to the record committed, so writers
+// racing on one record all get through within this many attempts.
+const MAX_ATTEMPTS = 20;
 
 /** Whether a record is visible to a caller limited to a practice. */
 export function visibleTo(type: string, stored: StoredResource, v: Visibility) {
@@ -107,31 +111,6 @@ export async function readVersion(
   return await open(deps, lab, key, stored);
 }
 
-/** Lists the versions of a resource, newest first. */
-export async function readHistory(
-  deps: StoreDeps,
-  lab: string,
-  type: string,
-  id: string,
-  visibility: Visibility,
-  limit = 100,
-): Promise<{ stored: StoredResource; resource?: Resource }[]> {
-  const out: { stored: StoredResource; resource?: Resource }[] = [];
-  const iter = deps.kv.list<StoredResource>(
-    { prefix: keys.resourceVersions(lab, type, id) },
-    { reverse: true, limit },
-  );
-  for await (const entry of iter) {
-    if (!visibleTo(type, entry.value, visibility)) break;
-    const resource = entry.value.deleted
-      ? undefined
-      : await open(deps, lab, entry.key, entry.value);
-    out.push({ stored: entry.value, resource });
-  }
-  if (out.length === 0) throw fail.notFound(`${type}/${id} is not known`);
-  return out;
-}
-
 /** Options of a write. */
 export interface WriteOptions {
   /** Practice that will own a created record (dentists' writes). */
@@ -162,7 +141,11 @@ export async function createResource(
     key: keys.resource(lab, type, id),
     versionstamp: null,
   });
-  await addVersion(deps, op, lab, body, 1, options.practice, options.now);
+  await addVersion(deps, op, lab, body, {
+    versionId: 1,
+    practice: options.practice,
+    now: options.now,
+  });
   await addIndexChanges(deps, op, lab, body, undefined);
   options.commit?.(op);
   // A new Patient's id exists only now: its audit record names it here.
@@ -197,29 +180,12 @@ export async function updateResource(
   },
 ): Promise<Resource> {
   const type = resource.resourceType;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const current = await readResource(
-      deps,
-      lab,
-      type,
-      resource.id,
-      options.visibility,
-    );
-    // A caller limited to a practice changes only that practice's records:
-    // the lab's own practitioners and organizations, shared by every
-    // practice, are theirs to read, not to rewrite.
-    const practice = options.visibility.practice;
-    if (practice !== undefined && current.stored.practice !== practice) {
-      throw fail.forbidden(
-        `Cannot update ${type}/${resource.id}: it belongs to the lab`,
-      );
-    }
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const current = await readForChange(deps, lab, type, resource.id, {
+      ...options,
+      verb: "update",
+    });
     const version = current.stored.versionId;
-    if (options.ifMatch !== undefined && options.ifMatch !== version) {
-      throw fail.preconditionFailed(
-        `Cannot update ${type}/${resource.id}: version ${options.ifMatch} is not the current version`,
-      );
-    }
     const reviewed = (await options.review?.(current.resource, resource)) ??
       resource;
 
@@ -228,15 +194,11 @@ export async function updateResource(
       key: keys.resource(lab, type, resource.id),
       versionstamp: current.versionstamp,
     });
-    await addVersion(
-      deps,
-      op,
-      lab,
-      body,
-      version + 1,
-      current.stored.practice,
-      options.now,
-    );
+    await addVersion(deps, op, lab, body, {
+      versionId: version + 1,
+      practice: current.stored.practice,
+      now: options.now,
+    });
     await addIndexChanges(deps, op, lab, body, current.resource);
     addPendingAudit(op, {
       ...options.audit,
@@ -249,6 +211,97 @@ export async function updateResource(
   throw fail.conflict(
     `Cannot update ${type}/${resource.id}: it changed during the update`,
   );
+}
+
+/**
+ * Reads the current version for a change: a caller limited to a practice
+ * changes only that practice's records (the lab's own practitioners and
+ * organizations, shared by every practice, are theirs to read, not to
+ * rewrite), and `ifMatch` must name the current version.
+ */
+async function readForChange(
+  deps: StoreDeps,
+  lab: string,
+  type: string,
+  id: string,
+  options: { visibility: Visibility; ifMatch?: number; verb: string },
+): Promise<Loaded> {
+  const current = await readResource(deps, lab, type, id, options.visibility);
+  const practice = options.visibility.practice;
+  if (practice !== undefined && current.stored.practice !== practice) {
+    throw fail.forbidden(
+      `Cannot ${options.verb} ${type}/${id}: it belongs to the lab`,
+    );
+  }
+  const version = current.stored.versionId;
+  if (options.ifMatch !== undefined && options.ifMatch !== version) {
+    throw fail.preconditionFailed(
+      `Cannot ${options.verb} ${type}/${id}: version ${options.ifMatch} is not the current version`,
+    );
+  }
+  return current;
+}
+
+/**
+ * Deletes a resource softly: a new version marked deleted, holding only
+ * the id, becomes current and its search entries go, while every earlier
+ * version stays readable by vread and in the history. Returns the new
+ * version, or undefined when the resource was already deleted (a repeated
+ * delete changes nothing: https://hl7.org/fhir/R4/http.html#delete).
+ */
+export async function deleteResource(
+  deps: StoreDeps,
+  lab: string,
+  type: string,
+  id: string,
+  options: WriteOptions & {
+    visibility: Visibility;
+    ifMatch?: number;
+    /** The patient the deleted record is about, for its audit record. */
+    patientOf?: (resource: Resource) => string | undefined;
+  },
+): Promise<number | undefined> {
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const current = await readForChange(deps, lab, type, id, {
+      ...options,
+      verb: "delete",
+    }).catch((error) => {
+      if (error instanceof LhcmsError && error.code === "gone") return;
+      throw error;
+    });
+    if (!current) return undefined;
+    const referrer = await firstReferrer(deps, lab, type, id);
+    if (referrer) {
+      throw fail.conflict(
+        `Cannot delete ${type}/${id}: a ${referrer} refers to it; delete or change that first`,
+      );
+    }
+    const version = current.stored.versionId + 1;
+    const tombstone = withMeta(
+      { resourceType: type } as Resource,
+      id,
+      version,
+      options.now,
+    );
+    const op = deps.kv.atomic().check({
+      key: keys.resource(lab, type, id),
+      versionstamp: current.versionstamp,
+    });
+    await addVersion(deps, op, lab, tombstone, {
+      versionId: version,
+      practice: current.stored.practice,
+      now: options.now,
+      deleted: true,
+    });
+    await addIndexChanges(deps, op, lab, tombstone, current.resource);
+    addPendingAudit(op, {
+      ...options.audit,
+      entity: { type, id, version },
+      patient: options.patientOf?.(current.resource),
+    });
+    if ((await op.commit()).ok) return version;
+  }
+  throw fail.conflict(`Cannot delete ${type}/${id}: it changed meanwhile`);
 }
 
 function withMeta(
@@ -268,20 +321,32 @@ function withMeta(
   } as Resource;
 }
 
+/** What the type's `_history` lists for one write (kv_keys.resourceChange). */
+export interface ResourceChange {
+  id: string;
+  versionId: number;
+  practice?: string;
+}
+
 async function addVersion(
   deps: StoreDeps,
   op: Deno.AtomicOperation,
   lab: string,
   body: Resource,
-  versionId: number,
-  practice: string | undefined,
-  now: Date,
+  version: { versionId: number; practice?: string; now: Date; deleted?: true },
 ) {
   const type = body.resourceType, id = body.id as string;
+  const { versionId, practice, now, deleted } = version;
   const currentKey = keys.resource(lab, type, id);
   const versionKey = keys.resourceVersion(lab, type, id, versionId);
-  const meta = { id, versionId, lastUpdated: now.toISOString(), practice };
-  const [current, version] = await Promise.all([
+  const meta = {
+    id,
+    versionId,
+    lastUpdated: now.toISOString(),
+    practice,
+    ...(deleted ? { deleted } : {}),
+  };
+  const [current, sealed] = await Promise.all([
     deps.keyRing.seal(lab, currentKey, "resource", body),
     deps.keyRing.seal(lab, versionKey, "resource", body),
   ]);
@@ -293,8 +358,15 @@ async function addVersion(
     );
   }
   op.set(currentKey, { ...meta, body: current } satisfies StoredResource)
-    .set(versionKey, { ...meta, body: version } satisfies StoredResource);
+    .set(versionKey, { ...meta, body: sealed } satisfies StoredResource)
+    .set(
+      keys.resourceChange(lab, type, nextChange(now.getTime())),
+      { id, versionId, practice } satisfies ResourceChange,
+    );
 }
+
+// Changes sort by time, and in write order within one millisecond.
+const nextChange = monotonicFactory();
 
 /** Adds the index entries of `next` and removes those only `previous` had. */
 async function addIndexChanges(

@@ -25,12 +25,15 @@ export type Permission =
   | "case:update"
   | "case:update_status"
   | "case:authorize"
+  | "case:delete"
   | "patient:create"
   | "patient:read"
   | "patient:update"
+  | "patient:delete"
   | "directory:create"
   | "directory:read"
   | "directory:update"
+  | "directory:delete"
   | "audit:read"
   | "catalog:manage"
   | "admin:manage";
@@ -48,15 +51,26 @@ const CLINICAL_ALL: Permission[] = [
   "directory:update",
 ];
 
+// Deleting is soft (every version stays readable), but takes a record out
+// of reads and searches: the lab's admins and, for their practice's own
+// records only, its dentists (domain/resources.ts), never the bench or
+// read-only roles.
+const DELETE_ALL: Permission[] = [
+  "case:delete",
+  "patient:delete",
+  "directory:delete",
+];
+
 const MATRIX: Record<Role, ReadonlySet<Permission>> = {
   admin: new Set([
     ...CLINICAL_ALL,
+    ...DELETE_ALL,
     "audit:read",
     "catalog:manage",
     "admin:manage",
   ]),
   // A lab admin also keeps the lab's catalog, calendar and practice settings.
-  lab_admin: new Set([...CLINICAL_ALL, "catalog:manage"]),
+  lab_admin: new Set([...CLINICAL_ALL, ...DELETE_ALL, "catalog:manage"]),
   lab_technician: new Set([
     "case:read",
     "case:update_status",
@@ -77,6 +91,7 @@ const MATRIX: Record<Role, ReadonlySet<Permission>> = {
     "directory:create",
     "directory:read",
     "directory:update",
+    ...DELETE_ALL,
   ]),
   compliance_officer: new Set(["audit:read"]),
   viewer: new Set(["case:read", "patient:read", "directory:read"]),

@@ -29,17 +29,24 @@ function linkUrl(base: string, type: string, params: URLSearchParams) {
   return `${base}/${type}${query ? `?${query}` : ""}`;
 }
 
-/** A history Bundle, newest version first; deletions carry no resource. */
+/**
+ * A history Bundle, newest version first; deletions carry no resource.
+ * `self` and `next` are the page's links; `total` is given only when the
+ * page holds the whole history.
+ */
 export function historyBundle(
   base: string,
-  type: string,
-  versions: { stored: StoredResource; resource?: Resource }[],
+  versions: { type: string; stored: StoredResource; resource?: Resource }[],
+  links: { self: string; next?: string },
 ): Bundle {
+  const link = [{ relation: "self", url: links.self }];
+  if (links.next) link.push({ relation: "next", url: links.next });
   return {
     resourceType: "Bundle",
     type: "history",
-    total: versions.length,
-    entry: versions.map(({ stored, resource }) => ({
+    ...(links.next ? {} : { total: versions.length }),
+    link,
+    entry: versions.map(({ type, stored, resource }) => ({
       fullUrl: `${base}/${type}/${stored.id}`,
       ...(resource ? { resource } : {}),
       request: {
@@ -48,7 +55,9 @@ export function historyBundle(
           : stored.versionId === 1
           ? "POST"
           : "PUT",
-        url: stored.versionId === 1 ? type : `${type}/${stored.id}`,
+        url: stored.versionId === 1 && !stored.deleted
+          ? type
+          : `${type}/${stored.id}`,
       },
       response: {
         status: stored.deleted ? "204" : stored.versionId === 1 ? "201" : "200",

@@ -3,9 +3,34 @@ import { SEARCH_PARAMS } from "./search_params.ts";
 import { TERMINOLOGY_TYPES } from "./served_terminology.ts";
 import { type CapabilityStatement, STORED_TYPES } from "./types.ts";
 
-// A work authorization is never changed (a correction is a new Provenance),
-// nor is a Binary's content (a new file is a new Binary).
-const NO_UPDATE: readonly string[] = ["Provenance", "Binary"];
+/** Every interaction FHIR R4 defines on a type or one of its instances. */
+export const TYPE_INTERACTIONS = [
+  "read",
+  "vread",
+  "update",
+  "patch",
+  "delete",
+  "history-instance",
+  "history-type",
+  "create",
+  "search-type",
+];
+
+const FIXED_TYPES = ["Provenance", "Binary"];
+
+/**
+ * The interactions on each stored type, as routes/fhir.ts serves them. A
+ * work authorization is evidence: never changed (a correction is a new
+ * one) and never deleted; nor is a scan file (a corrected file is a new
+ * Binary, and its chunks have no tombstone).
+ */
+export function storedInteractions(type: string): string[] {
+  const all = TYPE_INTERACTIONS;
+  const fixed = ["update", "patch", "delete"];
+  return FIXED_TYPES.includes(type)
+    ? all.filter((i) => !fixed.includes(i))
+    : all;
+}
 
 const DOCS: Record<string, string> = {
   blind:
@@ -45,6 +70,7 @@ export function capabilityStatement(
     implementation: { description: "LHCMS dental lab case service", url: base },
     fhirVersion: "4.0.1",
     format: ["application/fhir+json", "json"],
+    patchFormat: ["application/json-patch+json", "application/fhir+json"],
     rest: [{
       mode: "server",
       security: {
@@ -78,15 +104,11 @@ export function capabilityStatement(
           readHistory: true,
           updateCreate: false,
           ...(TYPE_DOCS[type] ? { documentation: TYPE_DOCS[type] } : {}),
-          interaction: [
-            "read",
-            "vread",
-            "update",
-            "create",
-            "search-type",
-            "history-instance",
-          ]
-            .filter((code) => code !== "update" || !NO_UPDATE.includes(type))
+          conditionalCreate: type !== "Binary",
+          conditionalUpdate: !FIXED_TYPES.includes(type),
+          conditionalRead: "not-supported" as const,
+          conditionalDelete: "not-supported" as const,
+          interaction: storedInteractions(type)
             .map((code) => ({ code: code as "read" })),
           searchParam: [
             { name: "_id", type: "token" as const },

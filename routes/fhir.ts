@@ -6,52 +6,45 @@
 import { type Context, Hono } from "hono";
 import { auditRecord, commitAudit } from "../domain/audit.ts";
 import { isDirectoryId, mayAccessLab } from "../domain/directory.ts";
-import { fail, LhcmsError, type Problem } from "../domain/errors.ts";
-import { resolveReferences } from "../domain/references.ts";
-import { describeScanAttachments } from "../domain/scan_documents.ts";
-import { checkNewTask } from "../domain/case_workflow.ts";
-import { prepareCreate, prepareUpdate } from "../domain/case_hooks.ts";
+import { fail } from "../domain/errors.ts";
 import { openSearchState, sealSearchState } from "../domain/search_state.ts";
 import { searchResources } from "../domain/resource_search.ts";
-import {
-  blindFor,
-  createResource,
-  readHistory,
-  readResource,
-  readVersion,
-  updateResource,
-  type Visibility,
-} from "../domain/resources.ts";
-import { historyBundle, searchBundle } from "../fhir/bundle.ts";
+import { blindFor, readResource, readVersion } from "../domain/resources.ts";
+import { searchBundle } from "../fhir/bundle.ts";
 import { capabilityStatement } from "../fhir/capability.ts";
-import { writeOutcome } from "../fhir/outcome.ts";
 import { parseSearch, type SearchQuery } from "../fhir/search.ts";
-import { FHIR_ID, isStoredType, type Resource } from "../fhir/types.ts";
-import {
-  checkResource,
-  localReferences,
-  parseResource,
-  relativiseReferences,
-} from "../fhir/validate.ts";
+import { FHIR_ID, type Resource } from "../fhir/types.ts";
+import { parseResource } from "../fhir/validate.ts";
 import { auditRoutes } from "./fhir_audit.ts";
 import { binaryRoutes } from "./fhir_binary.ts";
-import type { AppDeps, AppEnv, Interaction } from "./env.ts";
+import type { AppDeps, AppEnv } from "./env.ts";
 import { authenticateFhir } from "./middleware.ts";
 import {
+  conditionalCreate,
+  conditionalUpdate,
+  patch,
+  remove,
+} from "./fhir_changes.ts";
+import { instanceHistoryRoute, typeHistoryRoute } from "./fhir_history.ts";
+import {
+  begin,
+  bodyText,
+  parseIfMatch,
+  respondWithResource,
+} from "./fhir_request.ts";
+import {
   auditDraft,
-  checkStatusOnlyChange,
   fhirBase,
   fhirResponse,
   patientOf,
   requirePermission,
-  requireScope,
-  statusOnly,
+  requireUpdate,
   versionHeaders,
   visibilityOf,
 } from "./fhir_support.ts";
+import { storeCreate, storeUpdate } from "./fhir_write.ts";
 
-/** The largest request body any route reads (`app.ts` enforces it). */
-export const MAX_BODY_BYTES = 1_000_000;
+export { MAX_BODY_BYTES } from "./fhir_request.ts";
 
 /** The `/fhir` router. */
 export function fhirRoutes(deps: AppDeps) {
@@ -92,119 +85,46 @@ export function fhirRoutes(deps: AppDeps) {
     return search(deps, c, form);
   });
   app.post("/:lab/:type", (c) => create(deps, c));
+  app.put("/:lab/:type", (c) => conditionalUpdate(deps, c));
+  app.get("/:lab/:type/_history", (c) => typeHistoryRoute(deps, c));
   app.get("/:lab/:type/:id", (c) => read(deps, c));
   app.put("/:lab/:type/:id", (c) => update(deps, c));
-  app.get("/:lab/:type/:id/_history", (c) => history(deps, c));
+  app.patch("/:lab/:type/:id", (c) => patch(deps, c));
+  app.delete("/:lab/:type/:id", (c) => remove(deps, c));
+  app.get("/:lab/:type/:id/_history", (c) => instanceHistoryRoute(deps, c));
   app.get("/:lab/:type/:id/_history/:vid", (c) => vread(deps, c));
-  app.on(["DELETE", "PATCH"], "/:lab/:type/*", () => {
-    throw fail.invalid("This interaction is not supported yet");
-  });
   return app;
-}
-
-/** Reads lab, type and id from the path and notes the interaction for the audit. */
-function begin(
-  c: Context<AppEnv>,
-  subtype: string,
-  action: Interaction["action"],
-): { lab: string; type: string; id?: string } {
-  const lab = c.req.param("lab") as string;
-  const type = c.req.param("type") as string;
-  const id = c.req.param("id");
-  c.set("interaction", { lab, subtype, action, entity: { type, id } });
-  // An unsupported type is a 404, as for any unknown FHIR endpoint
-  // (https://hl7.org/fhir/R4/http.html#create).
-  if (!isStoredType(type)) {
-    throw fail.notFound(`Resource type ${type} is not supported`);
-  }
-  if (id !== undefined && !FHIR_ID.test(id)) {
-    throw fail.invalid("The id is not a valid FHIR id");
-  }
-  requireScope(c.var.caller, type, subtype);
-  return { lab, type, id };
-}
-
-async function bodyText(c: Context): Promise<string> {
-  const contentType = c.req.header("Content-Type") ?? "";
-  if (!/^application\/(fhir\+)?json\b/.test(contentType)) {
-    throw fail.unsupportedMediaType(
-      "Content-Type must be application/fhir+json",
-    );
-  }
-  const text = await c.req.text();
-  if (text.length > MAX_BODY_BYTES) throw fail.invalid("The body is too large");
-  return text;
 }
 
 async function create(deps: AppDeps, c: Context<AppEnv>) {
   const { lab, type } = begin(c, "create", "C");
-  const caller = c.var.caller;
-  requirePermission(caller, type, "create");
+  requirePermission(c.var.caller, type, "create");
   const resource = parseResource(await bodyText(c), type);
-  delete resource.id;
-  checkResource(resource);
-  if (resource.resourceType === "Task") checkNewTask(resource);
-  const base = fhirBase(deps, c, lab);
-  relativiseReferences(resource, base);
-  const visibility = visibilityOf(caller);
-  const { practice } = await resolveReferences(
-    deps,
-    lab,
-    localReferences(resource, base),
-    visibility,
-  );
-  if (resource.resourceType === "DocumentReference") {
-    await describeScanAttachments(deps, lab, resource, base, visibility);
+  const ifNoneExist = c.req.header("If-None-Exist");
+  if (ifNoneExist !== undefined) {
+    return await conditionalCreate(deps, c, lab, resource, ifNoneExist);
   }
 
-  const { created, warnings } = await createWithRules(
-    deps,
-    c,
-    lab,
-    resource,
-    { practice, visibility },
-  );
+  const written = await storeCreate(deps, c, lab, resource);
   deps.auditWake({ lab });
-  return respondWithResource(c, created, 201, base, warnings);
+  const base = fhirBase(deps, c, lab);
+  return respondWithResource(c, written.resource, 201, base, written.warnings);
 }
 
-/**
- * Applies the dental rules and stores. A new case number is checked against
- * the lab's counter in the commit, so a concurrent case can make the commit
- * fail: the rules then run again on the fresh counter.
- */
-async function createWithRules(
-  deps: AppDeps,
-  c: Context<AppEnv>,
-  lab: string,
-  resource: Resource,
-  owner: { practice?: string; visibility: Visibility },
-) {
-  const { practice, visibility } = owner;
-  for (let attempt = 0;; attempt++) {
-    const now = deps.clock();
-    const prepared = await prepareCreate(deps, lab, resource, {
-      now,
-      practice,
-      visibility,
-    });
-    try {
-      const created = await createResource(deps, lab, prepared.resource, {
-        practice,
-        now,
-        commit: prepared.commit,
-        audit: auditRecord(
-          auditDraft(c, lab, "create", "C", { patient: patientOf(resource) }),
-          now,
-        ),
-      });
-      return { created, warnings: prepared.warnings };
-    } catch (error) {
-      const retry = error instanceof LhcmsError && error.code === "conflict" &&
-        prepared.commit !== undefined && attempt < 8;
-      if (!retry) throw error;
-    }
-  }
+async function update(deps: AppDeps, c: Context<AppEnv>) {
+  const { lab, type, id } = begin(c, "update", "U");
+  requireUpdate(c.var.caller, type);
+  const text = await bodyText(c);
+  const resource = parseResource(text, type, id) as Resource & { id: string };
+  const ifMatch = parseIfMatch(c.req.header("If-Match"));
+
+  const written = await storeUpdate(deps, c, lab, resource, {
+    ifMatch,
+    subtype: "update",
+  });
+  deps.auditWake({ lab });
+  const base = fhirBase(deps, c, lab);
+  return respondWithResource(c, written.resource, 200, base, written.warnings);
 }
 
 async function read(deps: AppDeps, c: Context<AppEnv>) {
@@ -247,76 +167,6 @@ async function vread(deps: AppDeps, c: Context<AppEnv>) {
   const headers = versionHeaders(fhirBase(deps, c, lab), resource);
   delete (headers as Record<string, string>).Location;
   return fhirResponse(resource, 200, headers);
-}
-
-async function history(deps: AppDeps, c: Context<AppEnv>) {
-  const { lab, type, id } = begin(c, "history-instance", "R");
-  requirePermission(c.var.caller, type, "read");
-  const versions = await readHistory(
-    deps,
-    lab,
-    type,
-    id!,
-    visibilityOf(c.var.caller),
-  );
-
-  const latest = versions.find((v) => v.resource)?.resource;
-  await auditRead(
-    deps,
-    c,
-    lab,
-    "history-instance",
-    { type, id },
-    latest && patientOf(latest),
-  );
-  return fhirResponse(historyBundle(fhirBase(deps, c, lab), type, versions));
-}
-
-async function update(deps: AppDeps, c: Context<AppEnv>) {
-  const { lab, type, id } = begin(c, "update", "U");
-  const caller = c.var.caller;
-  const limited = statusOnly(caller, type);
-  if (!limited) requirePermission(caller, type, "update");
-  const resource = parseResource(await bodyText(c), type, id) as Resource & {
-    id: string;
-  };
-  checkResource(resource);
-  const base = fhirBase(deps, c, lab);
-  relativiseReferences(resource, base);
-  const visibility = visibilityOf(caller);
-  await resolveReferences(
-    deps,
-    lab,
-    localReferences(resource, base),
-    visibility,
-  );
-  if (resource.resourceType === "DocumentReference") {
-    await describeScanAttachments(deps, lab, resource, base, visibility);
-  }
-
-  const now = deps.clock();
-  let warnings: Problem[] = [];
-  const updated = await updateResource(deps, lab, resource, {
-    visibility,
-    now,
-    ifMatch: parseIfMatch(c.req.header("If-Match")),
-    review: async (previous, next) => {
-      if (limited) checkStatusOnlyChange(previous, next);
-      const prepared = await prepareUpdate(deps, lab, previous, next, {
-        now,
-        practice: visibility.practice,
-        visibility,
-      });
-      warnings = prepared.warnings;
-      return prepared.resource;
-    },
-    audit: auditRecord(
-      auditDraft(c, lab, "update", "U", { patient: patientOf(resource) }),
-      now,
-    ),
-  });
-  deps.auditWake({ lab });
-  return respondWithResource(c, updated, 200, base, warnings);
 }
 
 async function search(
@@ -407,33 +257,6 @@ function noneMatch(header: string | undefined, etag: string): boolean {
     header.split(",").some((tag) =>
       tag.trim() === "*" || opaque(tag) === opaque(etag)
     );
-}
-
-function parseIfMatch(header: string | undefined): number | undefined {
-  if (header === undefined) return undefined;
-  const m = /^(?:W\/)?"(\d+)"$/.exec(header.trim());
-  if (!m) throw fail.invalid('If-Match must be an ETag such as W/"3"');
-  return Number(m[1]);
-}
-
-/**
- * The stored resource, or with `Prefer: return=OperationOutcome` an outcome
- * carrying the warnings of the write (a due date earlier than possible).
- */
-function respondWithResource(
-  c: Context,
-  resource: Resource,
-  status: number,
-  base: string,
-  warnings: Problem[] = [],
-) {
-  const headers = versionHeaders(base, resource);
-  const prefer = c.req.header("Prefer") ?? "";
-  if (/return=minimal/.test(prefer)) return fhirResponse(null, status, headers);
-  if (/return=OperationOutcome/.test(prefer)) {
-    return fhirResponse(writeOutcome(warnings), status, headers);
-  }
-  return fhirResponse(resource, status, headers);
 }
 
 /** Commits a read's audit record before the response leaves. */

@@ -35,6 +35,7 @@ import {
   fhirResponse,
   patientOf,
   requirePermission,
+  requireScope,
   versionHeaders,
   visibilityOf,
 } from "./fhir_support.ts";
@@ -54,6 +55,18 @@ export function binaryRoutes(deps: AppDeps) {
       "A Binary cannot be changed: upload the new file as a new Binary",
     );
   });
+  app.patch("/:id", (c) => {
+    begin(c, "patch", "U");
+    throw fail.invalid(
+      "A Binary cannot be changed: upload the new file as a new Binary",
+    );
+  });
+  app.delete("/:id", (c) => {
+    begin(c, "delete", "D");
+    throw fail.invalid(
+      "A Binary is kept with its case: it is not deleted through the API",
+    );
+  });
   return app;
 }
 
@@ -65,7 +78,11 @@ export function isRawBinaryUpload(request: Request): boolean {
     !isFhirJson(request.headers.get("Content-Type") ?? "");
 }
 
-function begin(c: Context<AppEnv>, subtype: string, action: "C" | "R" | "U") {
+function begin(
+  c: Context<AppEnv>,
+  subtype: string,
+  action: "C" | "R" | "U" | "D",
+) {
   const lab = c.req.param("lab") as string;
   const id = c.req.param("id");
   c.set("interaction", {
@@ -77,6 +94,7 @@ function begin(c: Context<AppEnv>, subtype: string, action: "C" | "R" | "U") {
   if (id !== undefined && !FHIR_ID.test(id)) {
     throw fail.invalid("The id is not a valid FHIR id");
   }
+  requireScope(c.var.caller, "Binary", subtype);
   return { lab, id: id as string };
 }
 

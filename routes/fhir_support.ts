@@ -54,7 +54,7 @@ export function fhirBase(deps: AppDeps, c: Context, lab: string): string {
   return `${publicOrigin(deps, c)}/fhir/${lab}`;
 }
 
-type Verb = "create" | "read" | "update";
+type Verb = "create" | "read" | "update" | "delete";
 
 const AREA: Record<string, "case" | "patient" | "directory"> = {
   ServiceRequest: "case",
@@ -72,6 +72,11 @@ const AREA: Record<string, "case" | "patient" | "directory"> = {
 
 /** Throws 403 unless the caller's role may `verb` resources of `type`. */
 export function requirePermission(caller: Caller, type: string, verb: Verb) {
+  // A work authorization is evidence of what the dentist signed: it is
+  // corrected by a new one, never deleted, whoever asks.
+  if (type === "Provenance" && verb === "delete") {
+    throw fail.forbidden("A work authorization is never deleted");
+  }
   // Writing a work authorization is signing it: the dentist's alone.
   const permission: Permission = type === "Provenance" && verb !== "read"
     ? "case:authorize"
@@ -106,6 +111,11 @@ export function requireScope(caller: Caller, type: string, subtype: string) {
     `The token's scopes do not allow ${subtype} on ${type}` +
       (letter ? `: it needs system/${type}.${letter}` : ""),
   );
+}
+
+/** Throws 403 unless the caller may change `type` (or only a Task's status). */
+export function requireUpdate(caller: Caller, type: string) {
+  if (!statusOnly(caller, type)) requirePermission(caller, type, "update");
 }
 
 /** Whether the caller may only change a Task's status fields. */
@@ -225,6 +235,9 @@ export function interactionOf(
   if (method === "PUT") return { subtype: "update", action: "U", type, id };
   if (method === "PATCH") return { subtype: "patch", action: "U", type, id };
   if (method === "DELETE") return { subtype: "delete", action: "D", type, id };
+  if (method === "GET" && id === "_history") {
+    return { subtype: "history-type", action: "R", type };
+  }
   if (method === "GET" && history === "_history") {
     return vid
       ? { subtype: "vread", action: "R", type, id }

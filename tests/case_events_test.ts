@@ -12,6 +12,7 @@ import {
   readWorkAuthorization,
 } from "../domain/authorization.ts";
 import { stageSystem } from "../domain/case_workflow.ts";
+import { crownCase as itemCase } from "./fhir_ops.ts";
 import { caseNumberSystem, SHIP_BY_EXTENSION } from "../domain/dental_case.ts";
 import {
   enclosureBalance,
@@ -117,27 +118,7 @@ async function crownCase(server: TestServer) {
   const acme = await setupLab(server, "acme");
   const practice = fhirClient(server, "acme", acme.tokens.dentist);
   const bench = fhirClient(server, "acme", acme.tokens.lab_technician);
-  const patient: any = await practice.create({
-    resourceType: "Patient",
-    body: { resourceType: "Patient", gender: "female" },
-  });
-  const crown: any = await practice.create({
-    resourceType: "ServiceRequest",
-    body: prescription("acme", patient.id, "crown", {
-      teeth: ["36"],
-      shade: "A2",
-    }) as any,
-  });
-  const task: any = await practice.create({
-    resourceType: "Task",
-    body: {
-      resourceType: "Task",
-      status: "requested",
-      intent: "order",
-      focus: { reference: `ServiceRequest/${crown.id}` },
-      for: { reference: `Patient/${patient.id}` },
-    },
-  });
+  const { patient, crown, task } = await itemCase(practice, "acme");
   const technician: any = await fhirClient(
     server,
     "acme",

@@ -1,0 +1,178 @@
+/**
+ * The two write paths every FHIR write goes through, so a create, a
+ * conditional create, an update, a patch and a conditional update meet the
+ * same checks: the resource's structure, its references, the caller's
+ * role, the dental case rules, and one audited commit.
+ */
+import type { Context } from "hono";
+import { auditRecord } from "../domain/audit.ts";
+import { prepareCreate, prepareUpdate } from "../domain/case_hooks.ts";
+import { checkNewTask } from "../domain/case_workflow.ts";
+import { LhcmsError, type Problem } from "../domain/errors.ts";
+import { resolveReferences } from "../domain/references.ts";
+import { describeScanAttachments } from "../domain/scan_documents.ts";
+import {
+  createResource,
+  updateResource,
+  type Visibility,
+} from "../domain/resources.ts";
+import type { Resource } from "../fhir/types.ts";
+import {
+  checkResource,
+  localReferences,
+  relativiseReferences,
+} from "../fhir/validate.ts";
+import type { AppDeps, AppEnv } from "./env.ts";
+import {
+  auditDraft,
+  checkStatusOnlyChange,
+  fhirBase,
+  patientOf,
+  requirePermission,
+  requireUpdate,
+  statusOnly,
+  visibilityOf,
+} from "./fhir_support.ts";
+
+/** A stored resource and the warnings of its write. */
+export interface Written {
+  resource: Resource;
+  warnings: Problem[];
+}
+
+/**
+ * Checks and stores a new resource. `claim` adds a conditional create's
+ * claim to the commit; a commit it makes fail is left to its caller.
+ */
+export async function storeCreate(
+  deps: AppDeps,
+  c: Context<AppEnv>,
+  lab: string,
+  resource: Resource,
+  claim?: (op: Deno.AtomicOperation) => void,
+): Promise<Written> {
+  const caller = c.var.caller;
+  requirePermission(caller, resource.resourceType, "create");
+  delete resource.id;
+  checkResource(resource);
+  if (resource.resourceType === "Task") checkNewTask(resource);
+  const base = fhirBase(deps, c, lab);
+  relativiseReferences(resource, base);
+  const visibility = visibilityOf(caller);
+  const { practice } = await resolveReferences(
+    deps,
+    lab,
+    localReferences(resource, base),
+    visibility,
+  );
+  if (resource.resourceType === "DocumentReference") {
+    await describeScanAttachments(deps, lab, resource, base, visibility);
+  }
+  return await createWithRules(deps, c, lab, resource, {
+    practice,
+    visibility,
+    claim,
+  });
+}
+
+/**
+ * Applies the dental rules and stores. A new case number is checked against
+ * the lab's counter in the commit, so a concurrent case can make the commit
+ * fail: the rules then run again on the fresh counter.
+ */
+async function createWithRules(
+  deps: AppDeps,
+  c: Context<AppEnv>,
+  lab: string,
+  resource: Resource,
+  owner: {
+    practice?: string;
+    visibility: Visibility;
+    claim?: (op: Deno.AtomicOperation) => void;
+  },
+): Promise<Written> {
+  const { practice, visibility, claim } = owner;
+  for (let attempt = 0;; attempt++) {
+    const now = deps.clock();
+    const prepared = await prepareCreate(deps, lab, resource, {
+      now,
+      practice,
+      visibility,
+    });
+    try {
+      const created = await createResource(deps, lab, prepared.resource, {
+        practice,
+        now,
+        commit: (op) => {
+          prepared.commit?.(op);
+          claim?.(op);
+        },
+        audit: auditRecord(
+          auditDraft(c, lab, "create", "C", { patient: patientOf(resource) }),
+          now,
+        ),
+      });
+      return { resource: created, warnings: prepared.warnings };
+    } catch (error) {
+      const retry = error instanceof LhcmsError && error.code === "conflict" &&
+        prepared.commit !== undefined && claim === undefined && attempt < 8;
+      if (!retry) throw error;
+    }
+  }
+}
+
+/**
+ * Checks and stores a new version of a resource, as an update (`subtype`
+ * "update") or a patch ("patch"). A technician's change is held to a
+ * Task's status elements.
+ */
+export async function storeUpdate(
+  deps: AppDeps,
+  c: Context<AppEnv>,
+  lab: string,
+  resource: Resource & { id: string },
+  options: { ifMatch?: number; subtype: "update" | "patch" },
+): Promise<Written> {
+  const caller = c.var.caller;
+  const type = resource.resourceType;
+  const limited = statusOnly(caller, type);
+  requireUpdate(caller, type);
+  checkResource(resource);
+  const base = fhirBase(deps, c, lab);
+  relativiseReferences(resource, base);
+  const visibility = visibilityOf(caller);
+  await resolveReferences(
+    deps,
+    lab,
+    localReferences(resource, base),
+    visibility,
+  );
+  if (resource.resourceType === "DocumentReference") {
+    await describeScanAttachments(deps, lab, resource, base, visibility);
+  }
+
+  const now = deps.clock();
+  let warnings: Problem[] = [];
+  const updated = await updateResource(deps, lab, resource, {
+    visibility,
+    now,
+    ifMatch: options.ifMatch,
+    review: async (previous, next) => {
+      if (limited) checkStatusOnlyChange(previous, next);
+      const prepared = await prepareUpdate(deps, lab, previous, next, {
+        now,
+        practice: visibility.practice,
+        visibility,
+      });
+      warnings = prepared.warnings;
+      return prepared.resource;
+    },
+    audit: auditRecord(
+      auditDraft(c, lab, options.subtype, "U", {
+        patient: patientOf(resource),
+      }),
+      now,
+    ),
+  });
+  return { resource: updated, warnings };
+}
