@@ -22,14 +22,15 @@ const FIXED_TYPES = ["Provenance", "Binary"];
  * The interactions on each stored type, as routes/fhir.ts serves them. A
  * work authorization is evidence: never changed (a correction is a new
  * one) and never deleted; nor is a scan file (a corrected file is a new
- * Binary, and its chunks have no tombstone).
+ * Binary, and its chunks have no tombstone). Binary has its own router
+ * (routes/fhir_binary.ts), without a type history.
  */
 export function storedInteractions(type: string): string[] {
-  const all = TYPE_INTERACTIONS;
-  const fixed = ["update", "patch", "delete"];
-  return FIXED_TYPES.includes(type)
-    ? all.filter((i) => !fixed.includes(i))
-    : all;
+  const left = [
+    ...(FIXED_TYPES.includes(type) ? ["update", "patch", "delete"] : []),
+    ...(type === "Binary" ? ["history-type"] : []),
+  ];
+  return TYPE_INTERACTIONS.filter((i) => !left.includes(i));
 }
 
 const DOCS: Record<string, string> = {

@@ -55,11 +55,16 @@ Deno.test("[scan] the CapabilityStatement lists exactly the Binary and DocumentR
     /** One request per interaction: the status it got. */
     const attempt = async (type: string, id: string, body: unknown) => {
       const base = `/fhir/acme/${type}`;
-      const requests: Record<string, [string, string, unknown?]> = {
+      const requests: Record<
+        string,
+        [string, string, unknown?, Record<string, string>?]
+      > = {
         read: ["GET", `${base}/${id}`],
         vread: ["GET", `${base}/${id}/_history/1`],
         update: ["PUT", `${base}/${id}`, { ...body as object, id }],
-        patch: ["PATCH", `${base}/${id}`, []],
+        patch: ["PATCH", `${base}/${id}`, [], {
+          "Content-Type": "application/json-patch+json",
+        }],
         delete: ["DELETE", `${base}/${id}`],
         "history-instance": ["GET", `${base}/${id}/_history`],
         "history-type": ["GET", `${base}/_history`],
@@ -68,8 +73,15 @@ Deno.test("[scan] the CapabilityStatement lists exactly the Binary and DocumentR
       };
       const statuses: Record<string, number> = {};
       for (const code of ALL) {
-        const [method, path, payload] = requests[code];
-        const res = await call(server.url, method, path, token, payload);
+        const [method, path, payload, headers] = requests[code];
+        const res = await call(
+          server.url,
+          method,
+          path,
+          token,
+          payload,
+          headers,
+        );
         statuses[code] = res.status;
       }
       return statuses;
@@ -81,14 +93,23 @@ Deno.test("[scan] the CapabilityStatement lists exactly the Binary and DocumentR
           resourceType: "Binary",
           contentType: "image/png",
           data: "AAEC",
-        }, ["read", "vread", "create", "search-type", "history-instance"]],
+        }, [
+          "read",
+          "vread",
+          "create",
+          "search-type",
+          "history-instance",
+        ]],
         ["DocumentReference", doc.id, document, [
           "read",
           "vread",
           "update",
+          "patch",
+          "delete",
           "create",
           "search-type",
           "history-instance",
+          "history-type",
         ]],
       ] as const
     ) {
