@@ -87,7 +87,16 @@ export const keys = {
   labSettings: (labId: string) => [...lab(labId), "settings"],
   /** The last lab case number given out. */
   caseCounter: (labId: string) => [...lab(labId), "case_counter"],
-  /** A practice's order group (blind-indexed) to the lab case number. */
+  /** The practice and patient (blind-indexed) a case belongs to. */
+  caseOwner: (labId: string, caseNumber: number) => [
+    ...lab(labId),
+    "case_owner",
+    caseNumber,
+  ],
+  /**
+   * A practice's order group (the practice and requisition, blind-indexed
+   * together) to the lab case number.
+   */
   casesByRequisition: (labId: string, blind: string) => [
     ...lab(labId),
     "cases_by_requisition",

@@ -171,7 +171,12 @@ export async function createResource(
     patient,
   });
   if (!(await op.commit()).ok) {
-    throw fail.conflict(`Cannot create ${type}: id clash`);
+    // The id is fresh, so what changed is what `commit` checked.
+    throw fail.conflict(
+      options.commit
+        ? `Cannot create ${type}: records it depends on (the lab's case numbers) changed during the create; send it again`
+        : `Cannot create ${type}: its id was taken; send it again`,
+    );
   }
   return body;
 }

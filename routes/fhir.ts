@@ -163,7 +163,8 @@ async function create(deps: AppDeps, c: Context<AppEnv>) {
 /**
  * Applies the dental rules and stores. A new case number is checked against
  * the lab's counter in the commit, so a concurrent case can make the commit
- * fail: the rules then run again on the fresh counter.
+ * fail: the rules then run again on the fresh counter, after a short random
+ * wait.
  */
 async function createWithRules(
   deps: AppDeps,
@@ -192,11 +193,31 @@ async function createWithRules(
       });
       return { created, warnings: prepared.warnings };
     } catch (error) {
-      const retry = error instanceof LhcmsError && error.code === "conflict" &&
-        prepared.commit !== undefined && attempt < 8;
-      if (!retry) throw error;
+      const busy = error instanceof LhcmsError && error.code === "conflict" &&
+        prepared.commit !== undefined;
+      if (!busy) throw error;
+      if (attempt + 1 >= MAX_CREATE_ATTEMPTS) {
+        throw fail.conflict(
+          `Cannot create ${resource.resourceType}: too many cases were ` +
+            "being numbered at the same time; send it again",
+        );
+      }
+      await backOff(attempt);
     }
   }
+}
+
+// Each round of a burst lets at least one create through, so a burst of
+// this many simultaneous new cases from one lab still all succeed.
+const MAX_CREATE_ATTEMPTS = 64;
+
+/**
+ * Waits a random time that grows with the attempt (up to 50 ms), so
+ * writers that lost the same race do not collide again at once.
+ */
+function backOff(attempt: number): Promise<void> {
+  const ceiling = Math.min(50, 2 ** attempt);
+  return new Promise((done) => setTimeout(done, Math.random() * ceiling));
 }
 
 async function read(deps: AppDeps, c: Context<AppEnv>) {
