@@ -122,6 +122,7 @@ export async function prepareRequestUpdate(
   }, product);
   await requireFreePans(deps, lab, kept, {
     previous,
+    sent: next,
     showCase: !context.visibility?.practice,
   });
   const datesChanged =

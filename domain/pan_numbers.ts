@@ -19,6 +19,11 @@ export interface PanContext {
    * pan uses it already had are not judged again.
    */
   previous?: ServiceRequest;
+  /**
+   * The body as sent, when the rules reordered its identifiers: problems
+   * point at the sender's own `identifier[i]`.
+   */
+  sent?: ServiceRequest;
   /** Lab staff see which case holds the pan; a practice does not. */
   showCase: boolean;
 }
@@ -42,6 +47,13 @@ export async function requireFreePans(
   );
   const kept = (id: Identifier) =>
     before.includes(JSON.stringify([id.system, id.value, id.period]));
+  const sentIndex = (pan: Identifier, i: number) => {
+    const at =
+      context.sent?.identifier?.findIndex((id) =>
+        id.system === pan.system && id.value === pan.value
+      ) ?? -1;
+    return at >= 0 ? at : i;
+  };
   const problems: Problem[] = [];
   for (const [i, pan] of (request.identifier ?? []).entries()) {
     if (pan.system !== system || !pan.value || kept(pan)) continue;
@@ -61,7 +73,7 @@ export async function requireFreePans(
               context.showCase ? `case ${rival}` : "another case"
             } during this period; end that use (identifier.period.end) or ` +
             "choose another pan",
-          expression: `ServiceRequest.identifier[${i}]`,
+          expression: `ServiceRequest.identifier[${sentIndex(pan, i)}]`,
         });
         break;
       }
