@@ -181,7 +181,10 @@ async function assignCaseNumber(
   };
   if (requisition?.system === system) {
     number = Number(requisition.value);
-    const known = Number.isInteger(number) && number >= 1 && number <= last;
+    // Only the number as LHCMS writes it: " 1" or "1.0" would join case 1
+    // while the item's requisition kept the odd spelling.
+    const known = /^[1-9][0-9]*$/.test(requisition.value ?? "") &&
+      number <= last;
     requireSameOwner(
       known ? await readOwner(deps, lab, number) : undefined,
       owner,
