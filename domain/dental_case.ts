@@ -77,10 +77,17 @@ export async function prepareNewRequest(
     product,
     context,
   );
-  await requireFreePans(deps, lab, dated.resource, {
+  const guardPans = await requireFreePans(deps, lab, dated.resource, {
     showCase: !context.visibility?.practice,
   });
-  return { ...numbered, resource: dated.resource, warnings: dated.warnings };
+  return {
+    resource: dated.resource,
+    warnings: dated.warnings,
+    commit: (op) => {
+      numbered.commit(op);
+      guardPans(op);
+    },
+  };
 }
 
 /**
@@ -94,9 +101,9 @@ export async function prepareRequestUpdate(
   previous: ServiceRequest,
   next: ServiceRequest,
   context: CaseContext,
-): Promise<{ resource: ServiceRequest; warnings: DueDateWarning[] }> {
+): Promise<PreparedRequest> {
   const product = await productOf(deps, lab, next);
-  if (!product) return { resource: next, warnings: [] };
+  if (!product) return { resource: next, warnings: [], commit: () => {} };
   // The case belongs to its first item's patient; moving one item to
   // another patient would print two patients under one label.
   if (previous.subject?.reference !== next.subject?.reference) {
@@ -120,7 +127,7 @@ export async function prepareRequestUpdate(
     ],
     requisition: previous.requisition,
   }, product);
-  await requireFreePans(deps, lab, kept, {
+  const commit = await requireFreePans(deps, lab, kept, {
     previous,
     sent: next,
     showCase: !context.visibility?.practice,
@@ -128,9 +135,15 @@ export async function prepareRequestUpdate(
   const datesChanged =
     previous.occurrenceDateTime !== next.occurrenceDateTime ||
     previous.priority !== next.priority;
-  if (datesChanged) return await dateRequest(deps, lab, kept, product, context);
+  if (datesChanged) {
+    return { ...await dateRequest(deps, lab, kept, product, context), commit };
+  }
   const shipBy = previous.extension?.filter((e) => e.url === SHIP_BY_EXTENSION);
-  return { resource: withShipBy(kept, shipBy?.[0]?.valueDate), warnings: [] };
+  return {
+    resource: withShipBy(kept, shipBy?.[0]?.valueDate),
+    warnings: [],
+    commit,
+  };
 }
 
 async function productOf(

@@ -87,6 +87,15 @@ export const keys = {
   labSettings: (labId: string) => [...lab(labId), "settings"],
   /** The last lab case number given out. */
   caseCounter: (labId: string) => [...lab(labId), "case_counter"],
+  /**
+   * Changed by every write that puts a pan (blind-indexed) on an item, so
+   * two such writes at once cannot both pass the pan check.
+   */
+  panGuard: (labId: string, blind: string) => [
+    ...lab(labId),
+    "pan_guard",
+    blind,
+  ],
   /** The practice and patient (blind-indexed) a case belongs to. */
   caseOwner: (labId: string, caseNumber: number) => [
     ...lab(labId),

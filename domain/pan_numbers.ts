@@ -10,6 +10,7 @@ import { isCaseFinished, searchLab } from "./case_items.ts";
 import { caseNumberSystem } from "./dental_case.ts";
 import { panNumberSystem } from "./dental_item.ts";
 import { fail, type Problem } from "./errors.ts";
+import { keys } from "./kv_keys.ts";
 import type { StoreDeps } from "./resources.ts";
 
 /** Where the check stands: the item's case, and who is asking. */
@@ -28,13 +29,17 @@ export interface PanContext {
   showCase: boolean;
 }
 
-/** Throws 422 when a pan of `request` is held by another open case. */
+/**
+ * Throws 422 when a pan of `request` is held by another open case; returns
+ * what the write's commit must add so that a concurrent write of the same
+ * pan makes it fail (and be checked again).
+ */
 export async function requireFreePans(
   deps: StoreDeps,
   lab: string,
   request: ServiceRequest,
   context: PanContext,
-): Promise<void> {
+): Promise<(op: Deno.AtomicOperation) => void> {
   const system = panNumberSystem(lab);
   const own = caseOf(lab, request);
   const finished = new Map<string, Promise<boolean>>();
@@ -55,8 +60,13 @@ export async function requireFreePans(
     return at >= 0 ? at : i;
   };
   const problems: Problem[] = [];
+  const guards: Deno.KvEntryMaybe<unknown>[] = [];
   for (const [i, pan] of (request.identifier ?? []).entries()) {
     if (pan.system !== system || !pan.value || kept(pan)) continue;
+    // Read before the search: a write of this pan committed after the
+    // search then changes the guard this commit checks.
+    const blind = await deps.keyRing.blindIndex(lab, "case|pan", pan.value);
+    guards.push(await deps.kv.get(keys.panGuard(lab, blind)));
     for (const other of await itemsWithPan(deps, lab, system, pan.value)) {
       const rival = caseOf(lab, other);
       if (other.id === context.previous?.id || !rival || rival === own) {
@@ -82,6 +92,9 @@ export async function requireFreePans(
   if (problems.length > 0) {
     throw fail.unprocessable("Cannot accept the pan number", problems);
   }
+  return (op) => {
+    for (const guard of guards) op.check(guard).set(guard.key, true);
+  };
 }
 
 function caseOf(lab: string, request: ServiceRequest): string | undefined {

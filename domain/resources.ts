@@ -138,7 +138,10 @@ export interface WriteOptions {
   practice?: string;
   audit: Omit<AuditRecord, "entity"> & { entity?: AuditRecord["entity"] };
   now: Date;
-  /** Adds what else must change in the same commit (a case counter). */
+  /**
+   * Adds what else must change in the same commit (a case counter, a pan
+   * guard); on an update it is called after `review`, once per attempt.
+   */
   commit?: (op: Deno.AtomicOperation) => void;
 }
 
@@ -174,7 +177,7 @@ export async function createResource(
     // The id is fresh, so what changed is what `commit` checked.
     throw fail.conflict(
       options.commit
-        ? `Cannot create ${type}: records it depends on (the lab's case numbers) changed during the create; send it again`
+        ? `Cannot create ${type}: records it depends on (the lab's case numbers or pans) changed during the create; send it again`
         : `Cannot create ${type}: its id was taken; send it again`,
     );
   }
@@ -241,6 +244,7 @@ export async function updateResource(
       options.now,
     );
     await addIndexChanges(deps, op, lab, body, current.resource);
+    options.commit?.(op);
     addPendingAudit(op, {
       ...options.audit,
       entity: { type, id: resource.id, version: version + 1 },

@@ -306,6 +306,8 @@ async function update(deps: AppDeps, c: Context<AppEnv>) {
 
   const now = deps.clock();
   let warnings: Problem[] = [];
+  // What the rules of the latest review add to its commit (a pan guard).
+  let reviewed: ((op: Deno.AtomicOperation) => void) | undefined;
   const updated = await updateResource(deps, lab, resource, {
     visibility,
     now,
@@ -318,8 +320,10 @@ async function update(deps: AppDeps, c: Context<AppEnv>) {
         visibility,
       });
       warnings = prepared.warnings;
+      reviewed = prepared.commit;
       return prepared.resource;
     },
+    commit: (op) => reviewed?.(op),
     audit: auditRecord(
       auditDraft(c, lab, "update", "U", { patient: patientOf(resource) }),
       now,

@@ -390,6 +390,26 @@ Deno.test("[case integrity] a pan holds one open case at a time", async (t) => {
       );
       assert.ok(taken.identifier.some((i: any) => i.value === "P2"));
     });
+
+    await t.step(
+      "of six cases given one pan at once, one gets it",
+      async () => {
+        const items = [];
+        for (let i = 0; i < 6; i++) items.push(await item());
+        const settled = await Promise.allSettled(
+          items.map((sr) =>
+            put(labAdmin, withPan(sr, panNumber("acme", "P9", T0)))
+          ),
+        );
+        const statuses = settled.map((s) =>
+          s.status === "fulfilled" ? 200 : s.reason.response?.status
+        );
+        assert.deepEqual(
+          statuses.sort(),
+          [200, 422, 422, 422, 422, 422],
+        );
+      },
+    );
   } finally {
     await server.close();
   }
