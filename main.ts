@@ -100,14 +100,15 @@ export async function start(
   const { kv, keyRing, tokens } = await openStore(config, log);
   await bootstrapAdmin(kv, config, log);
 
+  const clock = options.clock ?? (() => new Date());
   const waker = new AuditWaker(kv, log);
-  const workers = startWorkers(kv, waker, log);
+  const workers = startWorkers(kv, waker, log, clock);
   const app = buildApp({
     kv,
     keyRing,
     tokens,
     log,
-    clock: options.clock ?? (() => new Date()),
+    clock,
     sessionLimits: DEFAULT_SESSION_LIMITS,
     mfa: config.mfa,
     auditWake: (scope) => waker.wake(scope),

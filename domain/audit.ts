@@ -10,6 +10,9 @@ import { monotonicFactory } from "ulid";
 import { fail } from "./errors.ts";
 import { type AuditScope, keys } from "./kv_keys.ts";
 
+/** The audit role of a practice system acting through a client token. */
+export const PRACTICE_SYSTEM = "practice_system";
+
 /** DICOM audit action codes used by FHIR AuditEvent.action. */
 export type AuditAction = "C" | "R" | "U" | "D" | "E";
 
@@ -26,7 +29,11 @@ export interface AuditRecord {
   outcome: AuditOutcome;
   /** Error code of a failed access, never a message. */
   outcomeCode?: string;
-  agent: { who: string; role?: string };
+  /**
+   * Who acted. A practice system is `client:{id}` with the role
+   * {@link PRACTICE_SYSTEM}, and `onBehalfOf` the dentist it named.
+   */
+  agent: { who: string; role?: string; onBehalfOf?: string };
   network: { address?: string; userAgent?: string };
   lab?: string;
   entity?: { type: string; id?: string; version?: number };
@@ -136,6 +143,13 @@ async function writeGroup(
     if (r.patient) {
       op.set(keys.auditEventsBy(scope, "patient", r.patient, r.id), null);
     }
+    // The dentist a practice system acted for finds the event as theirs.
+    if (r.agent.onBehalfOf) {
+      op.set(
+        keys.auditEventsBy(scope, "agent", r.agent.onBehalfOf, r.id),
+        null,
+      );
+    }
   }
   return (await op.commit()).ok;
 }
@@ -198,7 +212,8 @@ async function* guardCursor<T>(
 
 function matchesAudit(r: AuditRecord, f: AuditFilter): boolean {
   const t = Date.parse(r.recorded);
-  return (f.agent === undefined || r.agent.who === f.agent) &&
+  return (f.agent === undefined || r.agent.who === f.agent ||
+    r.agent.onBehalfOf === f.agent) &&
     (f.patient === undefined || r.patient === f.patient) &&
     (f.action === undefined || r.action === f.action) &&
     (f.from === undefined || t >= f.from) &&

@@ -17,7 +17,12 @@ import {
   SHIP_BY_EXTENSION,
 } from "./dental_case.ts";
 import type { DueDateWarning } from "./due_dates.ts";
-import { checkTaskUpdate, requestOf } from "./case_workflow.ts";
+import {
+  checkNewCaseTask,
+  checkTaskUpdate,
+  requestOf,
+} from "./case_workflow.ts";
+import { catalogSystem } from "./catalog.ts";
 import type { StoreDeps } from "./resources.ts";
 
 /** A resource ready to store, what its commit adds, and warnings. */
@@ -47,7 +52,9 @@ export async function prepareCreate(
     requireWorkAuthorization(resource);
   }
   if (resource.resourceType === "Task") {
-    return { resource: await withShipByOf(deps, lab, resource), warnings: [] };
+    const commit = await checkNewCaseTask(deps, lab, resource);
+    const task = await withShipByOf(deps, lab, resource);
+    return { resource: task, warnings: [], ...(commit ? { commit } : {}) };
   }
   return { resource, warnings: [] };
 }
@@ -62,6 +69,7 @@ export async function prepareUpdate(
 ): Promise<Prepared> {
   if (next.resourceType === "ServiceRequest") {
     checkRemakeUpdate(lab, previous as ServiceRequest, next);
+    checkProductKept(lab, previous as ServiceRequest, next);
     return await prepareRequestUpdate(
       deps,
       lab,
@@ -75,6 +83,24 @@ export async function prepareUpdate(
   }
   if (next.resourceType === "Provenance") refuseProvenanceUpdate();
   return { resource: next, warnings: [] };
+}
+
+// The item's Task, stages and gates follow its product: a changed product
+// would let it skip them, so a different product is a new item.
+function checkProductKept(
+  lab: string,
+  previous: ServiceRequest,
+  next: ServiceRequest,
+) {
+  const product = (request: ServiceRequest) =>
+    request.code?.coding?.find((c) => c.system === catalogSystem(lab))?.code;
+  const before = product(previous);
+  if (before === undefined || product(next) === before) return;
+  throw fail.unprocessable("Cannot update the prescription", [{
+    message: `The product of an item stays ${before}; to make something ` +
+      "else, revoke this item and send a new one",
+    expression: "ServiceRequest.code",
+  }]);
 }
 
 // A work authorization is what the dentist attested when signing; a

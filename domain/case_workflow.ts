@@ -20,7 +20,11 @@ import { fail, type Problem } from "./errors.ts";
 import { keys } from "./kv_keys.ts";
 import type { StoreDeps, StoredResource } from "./resources.ts";
 import { sameJson } from "./stages.ts";
-import { checkItemTaskChange, checkTransition } from "./task_workflow.ts";
+import {
+  checkItemTaskChange,
+  checkTransition,
+  type TaskStatus,
+} from "./task_workflow.ts";
 import { checkTryIns } from "./try_ins.ts";
 
 /** Canonical URL of a lab's production stage codes (`businessStatus`). */
@@ -32,6 +36,85 @@ export function stageSystem(lab: string): string {
 export function checkNewTask(task: Task): void {
   if (isDesignApproval(task)) refuse("create", checkDesignApproval(task));
   else refuse("create", checkLogs(undefined, task));
+}
+
+// Later statuses are reached by updates, where the gates are checked.
+const OPENING_STATUSES: readonly TaskStatus[] = [
+  "draft",
+  "requested",
+  "received",
+  "ready",
+];
+
+/**
+ * Checks a new Task of a case (its focus a catalog prescription): it
+ * starts at the beginning, for the prescription's patient, with an empty
+ * work log, and an item Task is the prescription's only one. Returns what
+ * the create's commit must claim, so two item Tasks sent at once cannot
+ * both land; throws 422 listing every problem.
+ */
+export async function checkNewCaseTask(
+  deps: StoreDeps,
+  lab: string,
+  task: Task,
+): Promise<((op: Deno.AtomicOperation) => void) | undefined> {
+  const request = await requestOf(deps, lab, task);
+  if (!request || !(await productOfRequest(deps, lab, request))) return;
+  const problems: Problem[] = [];
+  if (!OPENING_STATUSES.includes(task.status)) {
+    problems.push({
+      message: `A Task of a case starts as ${OPENING_STATUSES.join(", ")}; ` +
+        `${task.status} is reached by updating it`,
+      expression: "Task.status",
+    });
+  }
+  const patient = request.subject?.reference;
+  if (task.for?.reference && task.for.reference !== patient) {
+    problems.push({
+      message: `Task.for must be the prescription's patient (${patient})`,
+      expression: "Task.for",
+    });
+  }
+  if ((task.output ?? []).length > 0) {
+    problems.push({
+      message: "A new Task of a case has no output: its log is appended to " +
+        "as the work is done",
+      expression: "Task.output",
+    });
+  }
+  if (isPartOfTask(task) || isDesignApproval(task)) {
+    refuse("create", problems);
+    return;
+  }
+  if (task.businessStatus) {
+    problems.push({
+      message: "A new item Task has no stage: businessStatus follows the " +
+        "stages as the work moves",
+      expression: "Task.businessStatus",
+    });
+  }
+  const claim = keys.itemTaskOf(lab, request.id!);
+  if ((await deps.kv.get(claim)).value !== null) {
+    problems.push({
+      message: `ServiceRequest/${request.id} already has its item Task`,
+      expression: "Task.focus",
+    });
+  }
+  refuse("create", problems);
+  return (op) => op.check({ key: claim, versionstamp: null }).set(claim, true);
+}
+
+// What ties a Task to its case; changing it would move the Task, with its
+// stage and gates, onto another prescription or patient.
+const ANCHORS = ["focus", "for", "partOf"] as const;
+
+function anchorProblems(previous: Task, next: Task): Problem[] {
+  return ANCHORS.filter((element) =>
+    !sameJson(previous[element], next[element])
+  ).map((element) => ({
+    message: `Cannot change ${element} of a Task of a case`,
+    expression: `Task.${element}`,
+  }));
 }
 
 /** The problems with the try-in and enclosure logs of a write. */
@@ -46,10 +129,17 @@ export async function checkTaskUpdate(
   previous: Task,
   next: Task,
 ): Promise<void> {
-  if (isDesignApproval(previous)) {
-    return refuse("update", checkDesignApprovalChange(previous, next));
-  }
   const product = await productOf(deps, lab, previous);
+  const ofCase = product !== undefined ||
+    (!sameJson(previous.focus, next.focus) &&
+      (await productOf(deps, lab, next)) !== undefined);
+  const anchors = ofCase ? anchorProblems(previous, next) : [];
+  if (isDesignApproval(previous)) {
+    return refuse("update", [
+      ...anchors,
+      ...checkDesignApprovalChange(previous, next),
+    ]);
+  }
   // A stage Task shares its item's focus but is part of the item: only
   // the item Task itself goes through the product's stages and gates, and
   // neither may leave its place by a change of partOf.
@@ -61,13 +151,7 @@ export async function checkTaskUpdate(
     : checkTransition(previous.status, next.status, {
       statusReason: next.statusReason,
     });
-  if (product && !sameJson(previous.partOf, next.partOf)) {
-    problems.push({
-      message: "Cannot change partOf of a Task on a prescription",
-      expression: "Task.partOf",
-    });
-  }
-  refuse("update", [...problems, ...checkLogs(previous, next)]);
+  refuse("update", [...anchors, ...problems, ...checkLogs(previous, next)]);
 }
 
 function refuse(verb: string, problems: Problem[]) {
@@ -106,7 +190,14 @@ async function productOf(
   task: Task,
 ): Promise<Product | undefined> {
   const request = await requestOf(deps, lab, task);
-  if (!request) return undefined;
+  return request ? await productOfRequest(deps, lab, request) : undefined;
+}
+
+async function productOfRequest(
+  deps: StoreDeps,
+  lab: string,
+  request: ServiceRequest,
+): Promise<Product | undefined> {
   const system = catalogSystem(lab);
   const code = request.code?.coding?.find((c) => c.system === system)?.code;
   return code ? await getProduct(deps.kv, lab, code) : undefined;

@@ -151,6 +151,33 @@ export class KeyRing {
   }
 
   /**
+   * Encrypts raw bytes for the record at `kvKey` (a chunk of a scan file):
+   * no JSON, so a 60 KiB chunk stays within one KV value.
+   */
+  async sealBytes(
+    labId: string,
+    kvKey: Deno.KvKey,
+    field: string,
+    plain: Uint8Array,
+  ): Promise<Sealed> {
+    const version = await this.#currentVersion(labId);
+    const key = await this.#dataKey(labId, version);
+    const { iv, ct } = await aesEncrypt(key, plain, aad(kvKey, field));
+    return { v: version, iv, ct };
+  }
+
+  /** Decrypts bytes sealed by {@link sealBytes}; throws when tampered with. */
+  async openBytes(
+    labId: string,
+    kvKey: Deno.KvKey,
+    field: string,
+    sealed: Sealed,
+  ): Promise<Uint8Array> {
+    const key = await this.#dataKey(labId, sealed.v);
+    return await aesDecrypt(key, sealed.iv, sealed.ct, aad(kvKey, field));
+  }
+
+  /**
    * Encrypts `value` (as JSON) for a global record at `kvKey` (one that
    * belongs to no lab, such as a user's MFA secret) under the system data key.
    */
@@ -269,4 +296,13 @@ export class KeyRing {
     if (entry.value === null) throw new Error("Missing wrapped key");
     return unwrapWithMaster(this.master, kvKey, entry.value);
   }
+}
+
+/** SHA-256 of a text, base64url: for looking up single-use tokens by hash. */
+export async function sha256(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    new TextEncoder().encode(text),
+  );
+  return encodeBase64Url(new Uint8Array(digest));
 }

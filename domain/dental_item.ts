@@ -16,7 +16,11 @@ import type { Product } from "./catalog.ts";
 import { ALLOYS, MATERIAL_SYSTEM, MATERIALS } from "./catalog_defaults.ts";
 import { fail, type Problem } from "./errors.ts";
 import { canonicalShadeOrderDetail, readShades } from "./shades.ts";
-import { type BridgeUnit, validateProductSites } from "./teeth.ts";
+import {
+  type ArchSelection,
+  type BridgeUnit,
+  validateProductSites,
+} from "./teeth.ts";
 
 /** LHCMS's code system of alloy classes for metal-ceramic work. */
 export const ALLOY_SYSTEM = "https://lhcms.dev/fhir/CodeSystem/alloy";
@@ -42,6 +46,7 @@ export function checkItem(
     ...materialProblems(request, product),
     ...shadeProblems(request, product),
     ...panProblems(lab, request),
+    ...dueDateProblems(request),
   ];
   const sites = readSites(request, product);
   problems.push(...sites.problems);
@@ -97,6 +102,15 @@ function materialProblems(
 
 function shadeProblems(request: ServiceRequest, product: Product): Problem[] {
   const { shades, problems } = readShades(request.orderDetail);
+  const roles = shades.map((s) => s.role);
+  for (const role of new Set(roles)) {
+    if (roles.indexOf(role) !== roles.lastIndexOf(role)) {
+      problems.push({
+        message: `one shade per role: ${role} is given twice`,
+        expression: "ServiceRequest.orderDetail",
+      });
+    }
+  }
   if (product.options.shade && shades.length === 0 && problems.length === 0) {
     problems.push({
       message: `${product.display} needs a shade`,
@@ -104,6 +118,17 @@ function shadeProblems(request: ServiceRequest, product: Product): Problem[] {
     });
   }
   return problems;
+}
+
+// The lab fills occurrenceDateTime; FHIR allows one occurrence[x] only.
+function dueDateProblems(request: ServiceRequest): Problem[] {
+  return (["occurrencePeriod", "occurrenceTiming"] as const)
+    .filter((element) => request[element] !== undefined)
+    .map((element) => ({
+      message: "the due date is occurrenceDateTime (a date); " +
+        `${element} is not taken`,
+      expression: `ServiceRequest.${element}`,
+    }));
 }
 
 function panProblems(lab: string, request: ServiceRequest): Problem[] {
@@ -122,7 +147,8 @@ function readSites(request: ServiceRequest, product: Product) {
   const bodySite: CodeableConcept[] = [];
   const teeth: string[] = [];
   const units: BridgeUnit[] = [];
-  let arch: string | undefined;
+  let arch: ArchSelection | undefined;
+  const arches: ArchSelection[] = [];
   const problems: Problem[] = [];
   (request.bodySite ?? []).forEach((concept, i) => {
     const read = readBodySites([concept], `ServiceRequest.bodySite[${i}]`);
@@ -134,7 +160,29 @@ function readSites(request: ServiceRequest, product: Product) {
     );
     const role = concept.extension?.find((e) => e.url === BRIDGE_ROLE_EXTENSION)
       ?.valueCode;
+    const at = `ServiceRequest.bodySite[${i}]`;
+    // A tooth without a role would otherwise escape the bridge's span check.
+    if (product.needs === "bridge" && read.teeth.length > 0 && !role) {
+      problems.push({
+        message: "each tooth of a bridge names its role (abutment or " +
+          `pontic) in the ${BRIDGE_ROLE_EXTENSION} extension`,
+        expression: at,
+      });
+    }
+    if (product.needs !== "bridge" && role) {
+      problems.push({
+        message: `only the teeth of a bridge carry a role; ${product.display}` +
+          " has none",
+        expression: at,
+      });
+    }
     for (const fdi of read.teeth) {
+      if (teeth.includes(fdi)) {
+        problems.push({
+          message: `tooth ${fdi} is named twice`,
+          expression: at,
+        });
+      }
       teeth.push(fdi);
       if (role) units.push({ tooth: fdi, role });
       const site = toothBodySite(fdi);
@@ -148,10 +196,19 @@ function readSites(request: ServiceRequest, product: Product) {
       );
     }
     if (read.arch) {
-      arch = read.arch;
-      bodySite.push(archBodySite(read.arch));
+      const overlaps = arches.includes(read.arch) || arches.includes("both") ||
+        (read.arch === "both" && arches.length > 0);
+      if (overlaps) {
+        problems.push({ message: "an arch is named twice", expression: at });
+      }
+      arches.push(read.arch);
     }
   });
+  // Upper and lower sent apart are both arches: stored one way, as "00".
+  if (arches.length > 0) {
+    arch = arches.length === 1 ? arches[0] : "both";
+    bodySite.push(archBodySite(arch));
+  }
   const needs = product.needs === "tooth" ? "teeth" : product.needs;
   problems.push(
     ...validateProductSites(

@@ -60,7 +60,8 @@ const LAB_ROLES: Role[] = [
   "compliance_officer",
 ];
 
-function checkId(what: string, id: unknown): string {
+/** The id if it has the shape of a directory id; throws `invalid` otherwise. */
+export function checkId(what: string, id: unknown): string {
   if (typeof id !== "string" || !ID_PATTERN.test(id)) {
     throw fail.invalid(
       `${what} id must be 1-63 lowercase letters, digits or hyphens`,
@@ -70,7 +71,8 @@ function checkId(what: string, id: unknown): string {
   return id;
 }
 
-function checkName(name: unknown): string {
+/** The trimmed display name; throws `invalid` unless 1-200 characters. */
+export function checkName(name: unknown): string {
   if (typeof name !== "string" || name.trim() === "" || name.length > 200) {
     throw fail.invalid(
       "name must be a non-empty string of at most 200 characters",

@@ -30,6 +30,7 @@ export type ErrorCode =
   | "unauthenticated" // 401
   | "forbidden" // 403
   | "not_found" // 404
+  | "not_acceptable" // 406
   | "gone" // 410
   | "conflict" // 409
   | "precondition_failed" // 412
@@ -48,6 +49,7 @@ export const statusOf: Record<ErrorCode, number> = {
   unauthenticated: 401,
   forbidden: 403,
   not_found: 404,
+  not_acceptable: 406,
   gone: 410,
   conflict: 409,
   precondition_failed: 412,
@@ -70,6 +72,7 @@ export const fail = {
     new LhcmsError("unauthenticated", message),
   forbidden: (message: string) => new LhcmsError("forbidden", message),
   notFound: (message: string) => new LhcmsError("not_found", message),
+  notAcceptable: (message: string) => new LhcmsError("not_acceptable", message),
   gone: (message: string) => new LhcmsError("gone", message),
   conflict: (message: string) => new LhcmsError("conflict", message),
   preconditionFailed: (message: string) =>
@@ -79,3 +82,32 @@ export const fail = {
   unsupportedMediaType: (message: string) =>
     new LhcmsError("unsupported_media_type", message),
 };
+
+/** OAuth 2.0 error codes of the token endpoint (RFC 6749 section 5.2). */
+export type OAuthErrorCode =
+  | "invalid_request"
+  | "invalid_client"
+  | "invalid_grant"
+  | "invalid_scope"
+  | "unsupported_grant_type";
+
+/**
+ * A refused token request, answered as OAuth JSON `{error,
+ * error_description}` rather than LHCMS's `{error, message}`. `clientId`
+ * names the registered client it came from, when one was recognised.
+ */
+export class OAuthError extends Error {
+  constructor(
+    readonly code: OAuthErrorCode,
+    message: string,
+    readonly clientId?: string,
+  ) {
+    super(message);
+    this.name = "OAuthError";
+  }
+
+  /** 401 for a client that failed to authenticate, 400 otherwise. */
+  get status(): 400 | 401 {
+    return this.code === "invalid_client" ? 401 : 400;
+  }
+}

@@ -33,6 +33,21 @@ export const keys = {
   mfaEnrollment: (tokenHash: string) => ["mfa_enrollments", tokenHash],
   /** The data key of global records (MFA secrets), wrapped by the master key. */
   systemDataKey: () => ["system_data_key"],
+  /** A practice system registered as a SMART Backend Services client. */
+  client: (clientId: string) => ["clients", clientId],
+  clientsByPractice: (practiceId: string, clientId?: string) =>
+    clientId === undefined
+      ? ["clients_by_practice", practiceId]
+      : ["clients_by_practice", practiceId, clientId],
+  /**
+   * A client assertion already used, by the SHA-256 of its `jti`, kept
+   * until the assertion expires (RFC 7523 section 3, replay).
+   */
+  clientAssertionJti: (clientId: string, jtiHash: string) => [
+    "client_assertion_jtis",
+    clientId,
+    jtiHash,
+  ],
   signingKey: (kid: string) => ["signing_keys", kid],
   signingKeyCurrent: () => ["signing_key_current"],
   deadLetter: (id: string) => ["dead_letters", id],
@@ -78,6 +93,35 @@ export const keys = {
     value: Deno.KvKeyPart[],
   ) => [...lab(labId), "resources_by_param", type, param, ...value],
 
+  /** The sealed size, chunk count and digests of a Binary's content. */
+  binaryFile: (labId: string, id: string) => [
+    ...lab(labId),
+    "binary_files",
+    id,
+  ],
+  /** One sealed chunk of a Binary's content, numbered from 0. */
+  binaryChunk: (labId: string, id: string, index: number) => [
+    ...lab(labId),
+    "binary_chunks",
+    id,
+    index,
+  ],
+  binaryChunks: (labId: string, id: string) => [
+    ...lab(labId),
+    "binary_chunks",
+    id,
+  ],
+  /**
+   * An upload under way: its chunks exist but no Binary points at them yet.
+   * Removed in the commit that creates the Binary.
+   */
+  binaryUpload: (labId: string, id: string) => [
+    ...lab(labId),
+    "binary_uploads",
+    id,
+  ],
+  binaryUploads: (labId: string) => [...lab(labId), "binary_uploads"],
+
   catalogProduct: (labId: string, code: string) => [
     ...lab(labId),
     "catalog_products",
@@ -87,6 +131,12 @@ export const keys = {
   labSettings: (labId: string) => [...lab(labId), "settings"],
   /** The last lab case number given out. */
   caseCounter: (labId: string) => [...lab(labId), "case_counter"],
+  /** Claimed by the one item Task of a prescription (its id, no PHI). */
+  itemTaskOf: (labId: string, requestId: string) => [
+    ...lab(labId),
+    "item_task_of",
+    requestId,
+  ],
   /**
    * Changed by every write that puts a pan (blind-indexed) on an item, so
    * two such writes at once cannot both pass the pan check.

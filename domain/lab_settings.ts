@@ -56,8 +56,23 @@ export async function putLabSettings(
   return settings;
 }
 
+const SETTINGS_FIELDS = new Set(["calendar", "tooLate", "transitDays"]);
+
 function checkSettings(input: unknown): LabSettings {
-  const body = (input ?? {}) as Partial<LabSettings>;
+  if (typeof input !== "object" || input === null || Array.isArray(input)) {
+    throw fail.invalid("Cannot use the lab settings: they must be an object");
+  }
+  // A misspelt or misplaced field (calendar fields at the top) would
+  // otherwise reset what it meant to set.
+  const unknown = Object.keys(input).filter((key) => !SETTINGS_FIELDS.has(key));
+  if (unknown.length > 0) {
+    throw fail.invalid(
+      `Cannot use the lab settings: ${unknown.join(", ")} is not a settings ` +
+        "field (calendar, tooLate, transitDays)",
+      unknown.map((key) => ({ message: "unknown field", expression: key })),
+    );
+  }
+  const body = input as Partial<LabSettings>;
   const calendar = checkLabCalendar(body.calendar ?? DEFAULT_CALENDAR);
   const tooLate = body.tooLate ?? "warn";
   if (tooLate !== "warn" && tooLate !== "refuse") {

@@ -10,7 +10,7 @@ import * as OTPAuth from "otpauth";
 // @ts-types="@types/qrcode"
 import QRCode from "qrcode";
 import { encodeBase64, encodeBase64Url } from "./config.ts";
-import type { KeyRing, Sealed } from "./crypto.ts";
+import { type KeyRing, type Sealed, sha256 } from "./crypto.ts";
 import { keys } from "./kv_keys.ts";
 import { endAllSessions } from "./sessions.ts";
 
@@ -269,12 +269,4 @@ function recoveryCode(): string {
 function recoveryHash(username: string, code: string): Promise<string> {
   const normal = code.toUpperCase().replace(/[\s-]/g, "");
   return sha256(`lhcms-recovery\u0000${username}\u0000${normal}`);
-}
-
-async function sha256(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    "SHA-256",
-    new TextEncoder().encode(text),
-  );
-  return encodeBase64Url(new Uint8Array(digest));
 }

@@ -136,6 +136,8 @@ export async function readHistory(
 export interface WriteOptions {
   /** Practice that will own a created record (dentists' writes). */
   practice?: string;
+  /** The id of a created record, when chosen before the commit (a Binary). */
+  id?: string;
   audit: Omit<AuditRecord, "entity"> & { entity?: AuditRecord["entity"] };
   now: Date;
   /**
@@ -156,7 +158,7 @@ export async function createResource(
   resource: Resource,
   options: WriteOptions,
 ): Promise<Resource> {
-  const id = nextId(options.now.getTime());
+  const id = options.id ?? nextId(options.now.getTime());
   const type = resource.resourceType;
   const body = withMeta(resource, id, 1, options.now);
   const op = deps.kv.atomic().check({
@@ -177,7 +179,7 @@ export async function createResource(
     // The id is fresh, so what changed is what `commit` checked.
     throw fail.conflict(
       options.commit
-        ? `Cannot create ${type}: records it depends on (the lab's case numbers or pans) changed during the create; send it again`
+        ? `Cannot create ${type}: records it depends on (a case number, a pan, an item's Task) changed during the create; send it again`
         : `Cannot create ${type}: its id was taken; send it again`,
     );
   }

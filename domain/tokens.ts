@@ -16,11 +16,21 @@ const AUDIENCE = "lhcms-api";
 const ALG = "ES256";
 const CACHE_LIMIT = 10_000;
 
+/**
+ * Lifetime of a practice system's token: SMART Backend Services asks for
+ * five minutes at most, so a leaked token is short-lived.
+ */
+export const CLIENT_TOKEN_SECONDS = 5 * 60;
+
 /** The claims LHCMS relies on. */
 export interface AccessClaims {
   sub: string;
   sid: string;
   exp: number;
+  /** Set on a practice system's token (RFC 9068 `client_id`). */
+  client_id?: string;
+  /** The SMART scopes of a practice system's token. */
+  scope?: string;
 }
 
 interface StoredSigningKey {
@@ -72,14 +82,38 @@ export class TokenService {
 
   /** Issues a token for a session. */
   issue(username: string, sessionId: string, now: Date): Promise<string> {
+    return this.#sign({ sid: sessionId }, username, now, ACCESS_TOKEN_SECONDS);
+  }
+
+  /**
+   * Issues a practice system's token: `sub` and `client_id` name the
+   * client, `scope` holds its granted scopes. It has no server-side
+   * session; each request reads the client record instead, so disabling
+   * the client ends its tokens.
+   */
+  issueForClient(clientId: string, scope: string, now: Date): Promise<string> {
+    return this.#sign(
+      { sid: crypto.randomUUID(), client_id: clientId, scope },
+      clientId,
+      now,
+      CLIENT_TOKEN_SECONDS,
+    );
+  }
+
+  #sign(
+    claims: jose.JWTPayload,
+    subject: string,
+    now: Date,
+    seconds: number,
+  ): Promise<string> {
     const iat = Math.floor(now.getTime() / 1000);
-    return new jose.SignJWT({ sid: sessionId })
+    return new jose.SignJWT(claims)
       .setProtectedHeader({ alg: ALG, kid: this.kid, typ: "JWT" })
-      .setSubject(username)
+      .setSubject(subject)
       .setIssuer(ISSUER)
       .setAudience(AUDIENCE)
       .setIssuedAt(iat)
-      .setExpirationTime(iat + ACCESS_TOKEN_SECONDS)
+      .setExpirationTime(iat + seconds)
       .setJti(crypto.randomUUID())
       .sign(this.privateKey);
   }
@@ -115,6 +149,9 @@ export class TokenService {
       sub: String(payload.sub),
       sid: String(payload.sid),
       exp: Number(payload.exp),
+      ...(typeof payload.client_id === "string"
+        ? { client_id: payload.client_id, scope: String(payload.scope ?? "") }
+        : {}),
     };
     if (this.#cache.size >= CACHE_LIMIT) this.#cache.clear();
     this.#cache.set(token, claims);

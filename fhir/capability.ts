@@ -3,13 +3,33 @@ import { SEARCH_PARAMS } from "./search_params.ts";
 import { TERMINOLOGY_TYPES } from "./served_terminology.ts";
 import { type CapabilityStatement, STORED_TYPES } from "./types.ts";
 
-// A work authorization is never changed; a correction is a new Provenance.
-const NO_UPDATE: readonly string[] = ["Provenance"];
+// A work authorization is never changed (a correction is a new Provenance),
+// nor is a Binary's content (a new file is a new Binary).
+const NO_UPDATE: readonly string[] = ["Provenance", "Binary"];
 
 const DOCS: Record<string, string> = {
   blind:
     "PHI: matched on whole values only (case- and accent-insensitive), through a blind index",
 };
+
+/** How the stored types that differ from plain FHIR REST behave. */
+const TYPE_DOCS: Record<string, string> = {
+  Binary: "Create with the file itself as the body (model/stl, model/obj, " +
+    "application/octet-stream, image/jpeg, image/png or application/pdf, up " +
+    "to 2 GiB; optional X-Content-SHA256 or Content-Digest) or as FHIR JSON " +
+    "with base64 data within 1 MB. Read and vread return the file, one " +
+    "Range at a time; with Accept: application/fhir+json, the resource with " +
+    "data for files up to 720 KiB. Never updated: a corrected file is a new " +
+    "Binary. Search and history list Binaries without data.",
+  DocumentReference: "Attachments whose url is Binary/{id} get contentType, " +
+    "size, hash (SHA-1) and the attachment-sha256 extension from the stored " +
+    "file; a value that disagrees is refused.",
+};
+
+/** The token endpoint of the server whose lab base URL is `base`. */
+function tokenEndpoint(base: string): string {
+  return `${base.replace(/\/fhir\/[^/]*$/, "")}/auth/token`;
+}
 
 /** What `/fhir/{lab}/metadata` answers. */
 export function capabilityStatement(
@@ -29,14 +49,27 @@ export function capabilityStatement(
       mode: "server",
       security: {
         cors: false,
+        // SMART App Launch 2.0 "Conformance": the token endpoint here too,
+        // for clients that read it from the CapabilityStatement.
+        extension: [{
+          url:
+            "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+          extension: [{ url: "token", valueUri: tokenEndpoint(base) }],
+        }],
         service: [{
           coding: [{
+            system:
+              "http://terminology.hl7.org/CodeSystem/restful-security-service",
+            code: "SMART-on-FHIR",
+          }, {
             system:
               "http://terminology.hl7.org/CodeSystem/restful-security-service",
             code: "OAuth",
           }],
         }],
-        description: "Bearer tokens from POST /auth/login",
+        description: "Bearer tokens: people from POST /auth/login; " +
+          "practice systems from POST /auth/token (SMART Backend Services, " +
+          "see .well-known/smart-configuration under this base)",
       },
       resource: [
         ...STORED_TYPES.map((type) => ({
@@ -44,6 +77,7 @@ export function capabilityStatement(
           versioning: "versioned" as const,
           readHistory: true,
           updateCreate: false,
+          ...(TYPE_DOCS[type] ? { documentation: TYPE_DOCS[type] } : {}),
           interaction: [
             "read",
             "vread",

@@ -11,6 +11,7 @@ const ISSUE_CODE: Record<string, OperationOutcomeIssue["code"]> = {
   unauthenticated: "login",
   forbidden: "forbidden",
   not_found: "not-found",
+  not_acceptable: "too-costly",
   gone: "deleted",
   conflict: "conflict",
   precondition_failed: "conflict",

@@ -351,6 +351,34 @@ const provenance: SearchParamDef[] = [
   },
 ];
 
+// A scan, photo or signed prescription: found by patient, by the case it
+// belongs to, by kind and by when it was made.
+const documentReference: SearchParamDef[] = [
+  ...common,
+  { name: "status", type: "token", extract: (r: Json) => tokens(r.status) },
+  { name: "type", type: "token", extract: (r: Json) => tokens(r.type) },
+  { name: "category", type: "token", extract: (r: Json) => tokens(r.category) },
+  { name: "date", type: "date", extract: (r: Json) => dates(r.date) },
+  {
+    name: "patient",
+    type: "reference",
+    targets: ["Patient"],
+    extract: (r: Json) => references(r.subject).filter(isPatientRef),
+  },
+  {
+    name: "subject",
+    type: "reference",
+    targets: ["Patient"],
+    extract: (r: Json) => references(r.subject),
+  },
+  {
+    name: "related",
+    type: "reference",
+    targets: ["ServiceRequest", "Task"],
+    extract: (r: Json) => references(r.context?.related),
+  },
+];
+
 function isPatientRef(v: RawValue): boolean {
   return v.kind === "reference" && v.ref.startsWith("Patient/");
 }
@@ -363,6 +391,8 @@ export const SEARCH_PARAMS: Record<string, SearchParamDef[]> = {
   Practitioner: practitioner,
   Organization: organization,
   Provenance: provenance,
+  Binary: common,
+  DocumentReference: documentReference,
 };
 
 /** Folds case and accents away, as FHIR string search asks. */

@@ -103,8 +103,18 @@ function readTooth(codings: Coding[]): SiteRead {
     )
   );
   const teeth: Tooth[] = [];
-  for (const result of results) {
+  for (const [i, result] of results.entries()) {
     if (!result.ok) return { error: result.message };
+    // HL7's example system holds the permanent teeth only.
+    if (
+      codings[i].system === HL7_EX_TOOTH_SYSTEM &&
+      result.value.dentition !== "permanent"
+    ) {
+      return {
+        error: `${codings[i].code} is not a code of ${HL7_EX_TOOTH_SYSTEM} ` +
+          `(permanent teeth only); send primary teeth in ${FDI_TOOTH_SYSTEM}`,
+      };
+    }
     teeth.push(result.value);
   }
   const fdi = [...new Set(teeth.map((t) => t.fdi))];

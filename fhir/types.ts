@@ -22,6 +22,9 @@ export const STORED_TYPES = [
   "Task",
   // Work authorizations (domain/authorization.ts).
   "Provenance",
+  // Scan files and the documents that describe them (domain/scan_files.ts).
+  "Binary",
+  "DocumentReference",
 ] as const;
 
 /** One of {@link STORED_TYPES}. */

@@ -62,6 +62,10 @@ const REQUIRED: Record<string, Record<string, string[] | undefined>> = {
       "option",
     ],
   },
+  DocumentReference: {
+    status: ["current", "superseded", "entered-in-error"],
+    content: undefined,
+  },
 };
 
 const GENDERS = ["male", "female", "other", "unknown"];

@@ -1,4 +1,7 @@
-/** `/admin`: labs, practices and users, for the admin role. */
+/**
+ * `/admin`: labs, practices, their practice systems (SMART clients) and
+ * users, for the admin role.
+ */
 import { type Context, Hono } from "hono";
 import {
   addPendingAudit,
@@ -10,6 +13,7 @@ import {
   createLab,
   createPractice,
   createUser,
+  isDirectoryId,
   isUsername,
   type Lab,
   listAll,
@@ -18,7 +22,13 @@ import {
   updateUser,
   type User,
 } from "../domain/directory.ts";
+import {
+  listClients,
+  registerClient,
+  setClientDisabled,
+} from "../domain/clients.ts";
 import { fail } from "../domain/errors.ts";
+import { STORED_TYPES } from "../fhir/types.ts";
 import { keys } from "../domain/kv_keys.ts";
 import { resetMfa } from "../domain/mfa.ts";
 import { can, isRole } from "../domain/roles.ts";
@@ -66,6 +76,49 @@ export function adminRoutes(deps: AppDeps) {
   app.get(
     "/practices",
     async (c) => c.json(await listAll<Practice>(deps.kv, keys.practices())),
+  );
+
+  // Registering a client hands out access to a practice's records: like a
+  // role change, it needs a fresh second factor.
+  app.post("/practices/:id/clients", requireFreshMfa(deps), async (c) => {
+    const now = deps.clock();
+    const client = await registerClient(
+      deps.kv,
+      practiceParam(c),
+      await jsonBody(c),
+      STORED_TYPES,
+      now,
+      adminAudit(c, now),
+    );
+    deps.auditWake("system");
+    return c.json(client, 201);
+  });
+  app.get("/practices/:id/clients", async (c) => {
+    const practice = practiceParam(c);
+    if ((await deps.kv.get(keys.practice(practice))).value === null) {
+      throw fail.notFound(`Practice ${practice} is not known`);
+    }
+    return c.json(await listClients(deps.kv, practice));
+  });
+  app.patch(
+    "/practices/:id/clients/:client",
+    requireFreshMfa(deps),
+    async (c) => {
+      const { disabled } = await jsonBody(c);
+      if (typeof disabled !== "boolean") {
+        throw fail.invalid("Send disabled: true or false");
+      }
+      const now = deps.clock();
+      const client = await setClientDisabled(
+        deps.kv,
+        practiceParam(c),
+        c.req.param("client"),
+        disabled,
+        adminAudit(c, now, "update"),
+      );
+      deps.auditWake("system");
+      return c.json(client);
+    },
   );
 
   app.post("/users", async (c) => {
@@ -150,6 +203,12 @@ export function adminRoutes(deps: AppDeps) {
   });
 
   return app;
+}
+
+function practiceParam(c: Context): string {
+  const id = c.req.param("id") ?? "";
+  if (!isDirectoryId(id)) throw fail.notFound("No such practice");
+  return id;
 }
 
 async function jsonBody(c: Context): Promise<Record<string, unknown>> {

@@ -6,7 +6,7 @@ import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { secureHeaders } from "hono/secure-headers";
 import { auditRecord, commitAudit } from "../domain/audit.ts";
-import { fail, LhcmsError, statusOf } from "../domain/errors.ts";
+import { fail, LhcmsError, OAuthError, statusOf } from "../domain/errors.ts";
 import { isDirectoryId } from "../domain/directory.ts";
 import { keys } from "../domain/kv_keys.ts";
 import { errorResponse } from "../fhir/outcome.ts";
@@ -16,7 +16,9 @@ import { labRoutes } from "./lab.ts";
 import type { AppDeps, AppEnv } from "./env.ts";
 import { fhirResponse } from "./fhir_support.ts";
 import { fhirRoutes, MAX_BODY_BYTES } from "./fhir.ts";
+import { isRawBinaryUpload } from "./fhir_binary.ts";
 import { requestLogging } from "./middleware.ts";
+import { smartRoutes } from "./smart.ts";
 import { terminologyRoutes } from "./terminology.ts";
 import { auditDraft, interactionOf } from "./fhir_support.ts";
 
@@ -31,18 +33,24 @@ export function buildApp(deps: AppDeps) {
   });
   // Before any route buffers a body, sign-in included: an anonymous caller
   // must not make the server hold gigabytes.
+  // A raw scan upload is the one exception: it streams into encrypted
+  // chunks after the caller is authenticated, under its own size limit.
+  const limit = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: () => {
+      throw fail.payloadTooLarge("The body is too large");
+    },
+  });
   app.use(
     "*",
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw fail.payloadTooLarge("The body is too large");
-      },
-    }),
+    (c, next) => isRawBinaryUpload(c.req.raw) ? next() : limit(c, next),
   );
 
   app.get("/health", (c) => c.json({ status: "ok", version: deps.version }));
   app.get("/.well-known/jwks.json", (c) => c.json(deps.tokens.publicKeys()));
+  // Before the FHIR router, whose sign-in check would claim the lab's
+  // discovery document.
+  app.route("/", smartRoutes(deps));
   app.route("/auth", authRoutes(deps));
   app.route("/admin", adminRoutes(deps));
   app.route("/labs", labRoutes(deps));
@@ -82,11 +90,17 @@ async function handleError(
     c.var.log?.warn("request body unreadable: the client went away");
     error = fail.invalid("The request body could not be read");
   }
-  if (!(error instanceof LhcmsError)) {
+  if (!(error instanceof LhcmsError) && !(error instanceof OAuthError)) {
     c.var.log?.error("unhandled error", {
       name: error.name,
       message: error.message,
     });
+  }
+  if (error instanceof OAuthError) {
+    return c.json(
+      { error: error.code, error_description: error.message },
+      error.status,
+    );
   }
   if (isFhir(c)) {
     await auditFailure(deps, c, error);

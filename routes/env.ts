@@ -4,6 +4,7 @@ import type { KeyRing } from "../domain/crypto.ts";
 import type { Logger } from "../domain/log.ts";
 import type { MfaMode } from "../domain/mfa.ts";
 import type { Session, SessionLimits } from "../domain/sessions.ts";
+import type { ScopeGrant } from "../domain/smart_scopes.ts";
 import type { TokenService } from "../domain/tokens.ts";
 import type { User } from "../domain/directory.ts";
 
@@ -24,10 +25,24 @@ export interface AppDeps {
   version: string;
 }
 
-/** The authenticated caller of a request. */
+/**
+ * The authenticated caller of a request. For a practice system, `user` is
+ * its stand-in: a dentist of its practice named after the client, and
+ * `session` lives as long as the token.
+ */
 export interface Caller {
   user: User;
   session: Session;
+  client?: ClientCaller;
+}
+
+/** A practice system acting through a SMART Backend Services token. */
+export interface ClientCaller {
+  id: string;
+  practice: string;
+  grants: ScopeGrant[];
+  /** The dentist it acts for, when the request names one. */
+  dentist?: string;
 }
 
 /** Hono environment of LHCMS routers. */

@@ -8,6 +8,7 @@ import { auditRecord, commitAudit } from "../domain/audit.ts";
 import { isDirectoryId, mayAccessLab } from "../domain/directory.ts";
 import { fail, LhcmsError, type Problem } from "../domain/errors.ts";
 import { resolveReferences } from "../domain/references.ts";
+import { describeScanAttachments } from "../domain/scan_documents.ts";
 import { checkNewTask } from "../domain/case_workflow.ts";
 import { prepareCreate, prepareUpdate } from "../domain/case_hooks.ts";
 import { openSearchState, sealSearchState } from "../domain/search_state.ts";
@@ -33,8 +34,9 @@ import {
   relativiseReferences,
 } from "../fhir/validate.ts";
 import { auditRoutes } from "./fhir_audit.ts";
+import { binaryRoutes } from "./fhir_binary.ts";
 import type { AppDeps, AppEnv, Interaction } from "./env.ts";
-import { authenticate } from "./middleware.ts";
+import { authenticateFhir } from "./middleware.ts";
 import {
   auditDraft,
   checkStatusOnlyChange,
@@ -42,6 +44,7 @@ import {
   fhirResponse,
   patientOf,
   requirePermission,
+  requireScope,
   statusOnly,
   versionHeaders,
   visibilityOf,
@@ -65,7 +68,7 @@ export function fhirRoutes(deps: AppDeps) {
       ),
   );
 
-  app.use("/:lab/*", authenticate(deps), async (c, next) => {
+  app.use("/:lab/*", authenticateFhir(deps), async (c, next) => {
     const lab = c.req.param("lab") ?? "";
     if (
       !isDirectoryId(lab) ||
@@ -77,6 +80,7 @@ export function fhirRoutes(deps: AppDeps) {
   });
 
   app.route("/:lab/AuditEvent", auditRoutes(deps));
+  app.route("/:lab/Binary", binaryRoutes(deps));
 
   app.get(
     "/:lab/:type",
@@ -116,6 +120,7 @@ function begin(
   if (id !== undefined && !FHIR_ID.test(id)) {
     throw fail.invalid("The id is not a valid FHIR id");
   }
+  requireScope(c.var.caller, type, subtype);
   return { lab, type, id };
 }
 
@@ -148,6 +153,9 @@ async function create(deps: AppDeps, c: Context<AppEnv>) {
     localReferences(resource, base),
     visibility,
   );
+  if (resource.resourceType === "DocumentReference") {
+    await describeScanAttachments(deps, lab, resource, base, visibility);
+  }
 
   const { created, warnings } = await createWithRules(
     deps,
@@ -198,8 +206,9 @@ async function createWithRules(
       if (!busy) throw error;
       if (attempt + 1 >= MAX_CREATE_ATTEMPTS) {
         throw fail.conflict(
-          `Cannot create ${resource.resourceType}: too many cases were ` +
-            "being numbered at the same time; send it again",
+          `Cannot create ${resource.resourceType}: too many writes to ` +
+            "the same case records (case numbers, pans) at the same time; " +
+            "send it again",
         );
       }
       await backOff(attempt);
@@ -303,6 +312,9 @@ async function update(deps: AppDeps, c: Context<AppEnv>) {
     localReferences(resource, base),
     visibility,
   );
+  if (resource.resourceType === "DocumentReference") {
+    await describeScanAttachments(deps, lab, resource, base, visibility);
+  }
 
   const now = deps.clock();
   let warnings: Problem[] = [];

@@ -6,7 +6,10 @@ import type { Context } from "hono";
 import type { AuditAction, AuditRecord } from "../domain/audit.ts";
 import { fail } from "../domain/errors.ts";
 import type { Visibility } from "../domain/resources.ts";
+import { PRACTICE_SYSTEM } from "../domain/audit.ts";
 import { can, type Permission } from "../domain/roles.ts";
+import { allows, letterOf } from "../domain/smart_scopes.ts";
+import { ON_BEHALF_OF } from "./client_caller.ts";
 import { FHIR_ID, type Resource } from "../fhir/types.ts";
 import type { AppDeps, AppEnv, Caller } from "./env.ts";
 import { network } from "./middleware.ts";
@@ -41,10 +44,14 @@ export function versionHeaders(
   };
 }
 
+/** The server's origin as the client sees it. */
+export function publicOrigin(deps: AppDeps, c: Context): string {
+  return deps.publicUrl ?? new URL(c.req.url).origin;
+}
+
 /** The base URL of a lab's FHIR endpoint as the client sees it. */
 export function fhirBase(deps: AppDeps, c: Context, lab: string): string {
-  const origin = deps.publicUrl ?? new URL(c.req.url).origin;
-  return `${origin}/fhir/${lab}`;
+  return `${publicOrigin(deps, c)}/fhir/${lab}`;
 }
 
 type Verb = "create" | "read" | "update";
@@ -55,6 +62,9 @@ const AREA: Record<string, "case" | "patient" | "directory"> = {
   // A work authorization belongs to the case it authorizes: dentists
   // create it, lab staff read it.
   Provenance: "case",
+  // Scans, photos and signed prescriptions belong to their case.
+  Binary: "case",
+  DocumentReference: "case",
   Patient: "patient",
   Practitioner: "directory",
   Organization: "directory",
@@ -71,6 +81,31 @@ export function requirePermission(caller: Caller, type: string, verb: Verb) {
       `The ${caller.user.role} role may not ${verb} ${type}`,
     );
   }
+  // A practice system signs for a dentist only when it names one.
+  if (
+    permission === "case:authorize" && caller.client && !caller.client.dentist
+  ) {
+    throw fail.forbidden(
+      `A work authorization is the dentist's: name them in ${ON_BEHALF_OF}`,
+    );
+  }
+}
+
+/**
+ * Throws 403 unless a practice system's scopes allow the interaction
+ * (SMART v2 letters: c create, r read and vread and history, u update,
+ * s search). People are not scoped: their role decides.
+ */
+export function requireScope(caller: Caller, type: string, subtype: string) {
+  if (!caller.client) return;
+  const letter = letterOf(subtype);
+  if (letter !== undefined && allows(caller.client.grants, type, letter)) {
+    return;
+  }
+  throw fail.forbidden(
+    `The token's scopes do not allow ${subtype} on ${type}` +
+      (letter ? `: it needs system/${type}.${letter}` : ""),
+  );
 }
 
 /** Whether the caller may only change a Task's status fields. */
@@ -137,8 +172,10 @@ export function patientOf(resource: Resource): string | undefined {
   const r = resource as {
     subject?: { reference?: string };
     for?: { reference?: string };
+    securityContext?: { reference?: string };
   };
-  const ref = r.subject?.reference ?? r.for?.reference;
+  const ref = r.subject?.reference ?? r.for?.reference ??
+    r.securityContext?.reference;
   const id = ref?.startsWith("Patient/") ? ref.slice("Patient/".length) : "";
   return FHIR_ID.test(id) ? id : undefined;
 }
@@ -158,7 +195,8 @@ export function auditDraft(
     outcome: "0",
     agent: {
       who: caller?.user.username ?? "anonymous",
-      role: caller?.user.role,
+      role: caller?.client ? PRACTICE_SYSTEM : caller?.user.role,
+      ...(caller?.client?.dentist ? { onBehalfOf: caller.client.dentist } : {}),
     },
     network: network(c),
     lab,

@@ -6,7 +6,14 @@ import { FRESH_MFA_MS } from "../domain/mfa.ts";
 import { type Session, useSession } from "../domain/sessions.ts";
 import type { User } from "../domain/directory.ts";
 import { keys } from "../domain/kv_keys.ts";
+import type { AccessClaims } from "../domain/tokens.ts";
 import type { AppDeps, AppEnv, Caller } from "./env.ts";
+import {
+  actingDentist,
+  addActingDentist,
+  clientCaller,
+  ON_BEHALF_OF,
+} from "./client_caller.ts";
 
 /** Gives each request an id and a logger, and logs its outcome (no query string). */
 export function requestLogging(deps: AppDeps): MiddlewareHandler<AppEnv> {
@@ -38,17 +45,63 @@ export function authenticate(deps: AppDeps): MiddlewareHandler<AppEnv> {
   };
 }
 
-/** The caller behind the request's bearer token; throws `unauthenticated`. */
+/**
+ * Like {@link authenticate}, but also takes a practice system's token
+ * (SMART Backend Services): the FHIR API is the only surface clients use.
+ */
+export function authenticateFhir(deps: AppDeps): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const claims = await bearerClaims(deps, c);
+    const dentist = actingDentist(c);
+    const client = claims.client_id !== undefined;
+    c.set(
+      "caller",
+      client
+        ? await clientCaller(deps, claims)
+        : await userCaller(deps, claims),
+    );
+    if (dentist !== undefined && !client) {
+      throw fail.invalid(
+        `${ON_BEHALF_OF} is for practice systems; a person acts as themself`,
+      );
+    }
+    if (dentist !== undefined) {
+      await addActingDentist(deps, c.var.caller, dentist);
+    }
+    await next();
+  };
+}
+
+/**
+ * The person behind the request's bearer token; throws `unauthenticated`,
+ * also for a practice system's token.
+ */
 export async function authenticatedCaller(
   deps: AppDeps,
   c: Context,
 ): Promise<Caller> {
+  const claims = await bearerClaims(deps, c);
+  if (claims.client_id !== undefined) {
+    throw fail.unauthenticated(
+      "A practice system's token is accepted by the FHIR API only",
+    );
+  }
+  return await userCaller(deps, claims);
+}
+
+async function bearerClaims(deps: AppDeps, c: Context): Promise<AccessClaims> {
   const header = c.req.header("Authorization") ?? "";
   const match = /^Bearer ([A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+)$/
     .exec(header);
   if (!match) throw fail.unauthenticated("A bearer token is required");
+  return await deps.tokens.verify(match[1], deps.clock());
+}
+
+async function userCaller(
+  deps: AppDeps,
+  claims: AccessClaims,
+): Promise<Caller> {
   const now = deps.clock();
-  const claims = await deps.tokens.verify(match[1], now);
   const [sessionEntry, userEntry] = await deps.kv.getMany<[Session, User]>([
     keys.session(claims.sid),
     keys.user(claims.sub),

@@ -1,8 +1,8 @@
 /**
  * deno task admin <command> [options]      (deno task admin help)
  *
- * Operator commands that do what POST /admin/labs, /admin/practices and
- * /admin/users do, straight against the KV store the server uses (same
+ * Operator commands that do what POST /admin/labs, /admin/practices,
+ * /admin/practices/{id}/clients and /admin/users do, straight against the KV store the server uses (same
  * LHCMS_KV_PATH or LHCMS_KV_URL, same LHCMS_MASTER_KEY). They work while
  * the server runs, and each change leaves an audit record in the system
  * scope with the agent "operator:<OS user>".
@@ -25,7 +25,13 @@ import {
   publicUser,
   type User,
 } from "../domain/directory.ts";
+import {
+  listClients,
+  registerClient,
+  setClientDisabled,
+} from "../domain/clients.ts";
 import { LhcmsError } from "../domain/errors.ts";
+import { STORED_TYPES } from "../fhir/types.ts";
 import { keys } from "../domain/kv_keys.ts";
 import type { Logger } from "../domain/log.ts";
 import { resetMfa } from "../domain/mfa.ts";
@@ -130,6 +136,69 @@ const COMMANDS: Record<string, Command> = {
       ];
     },
   },
+  "create-client": {
+    usage: 'create-client --practice smile --name "Smile PMS" --scopes ' +
+      '"system/ServiceRequest.cruds system/Task.rs"' +
+      "\n      --jwks-file keys.json | --public-key-file key.pem [--id smile-pms]" +
+      "\n      (a practice system, SMART Backend Services; public keys only)",
+    options: [
+      "practice",
+      "name",
+      "scopes",
+      "jwks-file",
+      "public-key-file",
+      "id",
+    ],
+    required: ["practice", "name", "scopes"],
+    run: async ({ kv, audit }, o) => {
+      const input = {
+        id: o.id,
+        name: o.name,
+        scopes: String(o.scopes).split(/[\s,]+/).filter(Boolean),
+        ...(await clientKeys(o)),
+      };
+      const client = await retryLocked((now) =>
+        registerClient(
+          kv,
+          String(o.practice),
+          input,
+          STORED_TYPES,
+          now,
+          audit(now),
+        )
+      );
+      return [
+        `Registered client ${client.id} of practice ${client.practice}`,
+        `Scopes: ${client.scopes.join(" ")}`,
+      ];
+    },
+  },
+  "disable-client": {
+    usage: "disable-client --practice smile --id smile-pms" +
+      "\n      (its tokens stop working at once; enable-client undoes it)",
+    options: ["practice", "id"],
+    required: ["practice", "id"],
+    run: (store, o) => switchClient(store, o, true),
+  },
+  "enable-client": {
+    usage: "enable-client --practice smile --id smile-pms",
+    options: ["practice", "id"],
+    required: ["practice", "id"],
+    run: (store, o) => switchClient(store, o, false),
+  },
+  "list-clients": {
+    usage: "list-clients --practice smile",
+    options: ["practice"],
+    required: ["practice"],
+    run: async ({ kv }, o) => {
+      const clients = await listClients(kv, String(o.practice));
+      const lines = clients.map((c) =>
+        [c.id, c.name, c.scopes.join(" ")].join("\t") +
+        (c.disabled ? "\tdisabled" : "")
+      );
+      return orNone(lines, "No client yet");
+    },
+  },
   "list-labs": {
     usage: "list-labs",
     run: async ({ kv }) => {
@@ -157,6 +226,37 @@ const COMMANDS: Record<string, Command> = {
     },
   },
 };
+
+/** The public keys of a new client, read from the file named. */
+async function clientKeys(o: Options) {
+  const jwksFile = o["jwks-file"], pemFile = o["public-key-file"];
+  if ((jwksFile === undefined) === (pemFile === undefined)) {
+    throw new UsageError("Give either --jwks-file or --public-key-file");
+  }
+  const text = await Deno.readTextFile(String(jwksFile ?? pemFile));
+  if (pemFile !== undefined) return { public_key: text };
+  try {
+    return { jwks: JSON.parse(text) };
+  } catch {
+    throw new UsageError(`${jwksFile} is not JSON`);
+  }
+}
+
+async function switchClient(
+  { kv, audit }: Store,
+  o: Options,
+  disabled: boolean,
+): Promise<string[]> {
+  const id = String(o.id);
+  await retryLocked((now) =>
+    setClientDisabled(kv, String(o.practice), id, disabled, {
+      ...audit(now),
+      subtype: "update",
+      action: "U",
+    })
+  );
+  return [`${disabled ? "Disabled" : "Enabled"} client ${id}`];
+}
 
 function help(): string[] {
   return [

@@ -1,10 +1,12 @@
 /**
- * deno task demo      (LHCMS_URL=http://127.0.0.1:8080 LHCMS_DEMO_ADMIN=user:password
+ * deno task demo [--smart]   (LHCMS_URL=http://127.0.0.1:8080 LHCMS_DEMO_ADMIN=user:password
  *                      LHCMS_DEMO_ADMIN_TOTP=<the admin's TOTP secret or otpauth URI>)
  *
  * Plays the demo story (scripts/demo_story.ts) against a running LHCMS:
  * a practice system sends a crown to a new lab and follows it until the
- * lab completes it. Prints one line per step; on failure, one line naming
+ * lab completes it. With --smart the practice system connects with SMART
+ * Backend Services (a key pair and client credentials) instead of a
+ * dentist's sign-in. Prints one line per step; on failure, one line naming
  * the step, and exit code 1.
  */
 import { Authenticator } from "./demo_clients.ts";
@@ -53,7 +55,9 @@ if (import.meta.main) {
       code: adminCode(Deno.env.get("LHCMS_DEMO_ADMIN_TOTP")),
     };
     console.log(`LHCMS demo against ${url}`);
-    await runDemoStory(url, admin, (line) => console.log(`  ${line}`));
+    await runDemoStory(url, admin, (line) => console.log(`  ${line}`), {
+      smart: Deno.args.includes("--smart"),
+    });
     console.log("Done: the practice sees its crown completed.");
   } catch (error) {
     // Connection refused and the like arrive as TypeErrors from fetch.

@@ -47,8 +47,17 @@ const asKit = (r: Resource) => r as unknown as KitResource;
 export class Fhir {
   #client: Client;
 
-  constructor(base: string, lab: string, bearerToken: string) {
-    this.#client = new Client({ baseUrl: `${base}/fhir/${lab}`, bearerToken });
+  constructor(
+    base: string,
+    lab: string,
+    bearerToken: string,
+    customHeaders: Record<string, string> = {},
+  ) {
+    this.#client = new Client({
+      baseUrl: `${base}/fhir/${lab}`,
+      bearerToken,
+      customHeaders,
+    });
   }
 
   /** Creates a resource; the server assigns its id. */
@@ -150,15 +159,20 @@ export async function login(
   return res.body.access_token as string;
 }
 
-/** POSTs to `/admin/{collection}`; throws unless the server answers 201. */
+/**
+ * POSTs to `/admin/{collection}`; throws unless the server answers 201.
+ * Returns what was created.
+ */
 export async function adminPost(
   base: string,
   token: string,
   collection: string,
   body: unknown,
-): Promise<void> {
+  // deno-lint-ignore no-explicit-any
+): Promise<any> {
   const res = await postJson(`${base}/admin/${collection}`, body, token);
   if (res.status !== 201) throw new Error(`HTTP ${res.status} ${res.said}`);
+  return res.body;
 }
 
 async function postJson(url: string, body: unknown, token?: string) {

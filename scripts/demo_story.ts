@@ -20,6 +20,7 @@ import {
   login,
   said,
 } from "./demo_clients.ts";
+import { newSystemKey, systemToken } from "./smart_client.ts";
 import {
   CROWN_SUMMARY,
   crownRequest,
@@ -81,6 +82,27 @@ export class DemoError extends Error {
   }
 }
 
+/** How the story runs. */
+export interface StoryOptions {
+  /** The server's clock (a test's injected clock); real time otherwise. */
+  now?: () => Date;
+  /**
+   * The practice system connects with SMART Backend Services (a registered
+   * key pair and client credentials) instead of a dentist's sign-in, and
+   * acts for the dentist.
+   */
+  smart?: boolean;
+}
+
+/** The scopes the practice system of the story asks for. */
+export const DEMO_SCOPES = [
+  "system/Organization.cru",
+  "system/Practitioner.cru",
+  "system/Patient.cru",
+  "system/ServiceRequest.cru",
+  "system/Task.crus",
+].join(" ");
+
 /**
  * Runs the whole story against the LHCMS at `baseUrl`. Ids carry a per-run
  * suffix, so the story can run any number of times on one server.
@@ -93,7 +115,7 @@ export async function runDemoStory(
   baseUrl: string,
   admin: Credentials,
   log: StepLogger,
-  options: { now?: () => Date } = {},
+  options: StoryOptions = {},
 ): Promise<DemoResult> {
   const base = baseUrl.replace(/\/+$/, "");
   const step = stepRunner(log);
@@ -109,7 +131,10 @@ export async function runDemoStory(
   const dentist = { username: names.dentist, password: hex(16) };
   const tech = { username: names.technician, password: hex(16) };
 
-  await adminSetsUp(step, base, admin, names, [dentist, tech]);
+  const adminToken = await adminSetsUp(step, base, admin, names, [
+    dentist,
+    tech,
+  ]);
   // The people the story creates enroll an authenticator at first sign-in.
   const enroll = { enroll: true, now: options.now };
   const signIn = async (who: string, user: Credentials) =>
@@ -120,7 +145,9 @@ export async function runDemoStory(
         login(base, user, enroll), () =>
         `${who}: signed in as ${user.username}`),
     );
-  const pms = await signIn("practice", dentist);
+  const pms = options.smart
+    ? await connectSystem(step, base, adminToken, names, options.now)
+    : await signIn("practice", dentist);
   const sent = await practiceSends(step, pms, names);
   const work = await labWorks(step, await signIn("lab", tech));
   const followUp = await practiceFollowsUp(step, pms, sent);
@@ -133,7 +160,7 @@ async function adminSetsUp(
   admin: Credentials,
   n: DemoNames,
   [dentist, tech]: Credentials[],
-) {
+): Promise<string> {
   const token = await step(
     "admin signs in",
     () => login(base, admin),
@@ -161,6 +188,44 @@ async function adminSetsUp(
     role: "lab_technician",
     labs: [n.lab],
   });
+  return token;
+}
+
+/**
+ * The admin registers the practice system with its public key; the system
+ * gets a token with a signed assertion and acts for the practice's dentist.
+ */
+async function connectSystem(
+  step: Step,
+  base: string,
+  adminToken: string,
+  n: DemoNames,
+  now = () => new Date(),
+): Promise<Fhir> {
+  const key = await newSystemKey("ES384");
+  const client = await step(
+    "admin registers the practice system",
+    () =>
+      adminPost(base, adminToken, `practices/${n.practice}/clients`, {
+        id: `demo-pms-${n.run}`,
+        name: `Demo PMS ${n.run}`,
+        jwks: { keys: [key.publicJwk] },
+        scopes: DEMO_SCOPES.split(" "),
+      }),
+    (c) => `admin: registered practice system ${c.id} (ES384 key)`,
+  );
+  const credentials = {
+    clientId: client.id as string,
+    alg: "ES384" as const,
+    privateKey: key.privateKey,
+    kid: key.kid,
+  };
+  const token = await step(
+    "the practice system gets a token",
+    () => systemToken(base, credentials, DEMO_SCOPES, now()),
+    () => `practice: system ${client.id} got a token for ${n.dentist}`,
+  );
+  return new Fhir(base, n.lab, token, { "X-On-Behalf-Of": n.dentist });
 }
 
 async function practiceSends(

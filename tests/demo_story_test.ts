@@ -11,18 +11,20 @@ import {
 } from "../scripts/demo_story.ts";
 import {
   ADMIN,
+  auditSettled,
   call,
   mfaCode,
   startTestServer,
   type TestServer,
 } from "./helpers.ts";
 
-async function playStory(server: TestServer) {
+async function playStory(server: TestServer, smart = false) {
   const lines: string[] = [];
   // The admin's phone, and the test's clock for the people the story enrolls.
   const admin = { ...ADMIN, code: () => mfaCode(server.url, ADMIN.username) };
   const result = await runDemoStory(server.url, admin, (l) => lines.push(l), {
     now: server.clock.now,
+    smart,
   });
   return { lines, result };
 }
@@ -161,6 +163,44 @@ Deno.test("[demo] the story runs twice on one server with fresh ids", async () =
     assert.notEqual(first.dentist, second.dentist);
     assert.deepEqual(second.worklist.map((t) => t.id), [second.task.id]);
     assert.equal(second.readBack.task.status, "completed");
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("[demo] the story with a SMART practice system instead of a sign-in", async () => {
+  const server = await startTestServer();
+  try {
+    const { lines, result } = await playStory(server, true);
+    assertStory(result);
+    assertLabAndFollowUp(result);
+    assert.equal(lines.length, 19);
+    assert.match(lines[5], /^admin: registered practice system demo-pms-/);
+    assert.equal(
+      lines[6],
+      `practice: system demo-pms-${result.run} got a token for ${result.dentist}`,
+    );
+    assert.ok(!lines.some((l) => l.startsWith("practice: signed in")));
+
+    // Every practice step is the client's, for the dentist.
+    await auditSettled(server);
+    const trail = await call(
+      server.url,
+      "GET",
+      `/fhir/${result.lab}/AuditEvent?agent=${result.dentist}`,
+      server.adminToken,
+    );
+    assert.equal(trail.status, 200);
+    const events = trail.body.entry.map((e: any) => e.resource);
+    // Five creates (organization, dentist, patient, crown, Task), two
+    // reads and the closing update.
+    assert.equal(events.length, 8);
+    for (const event of events) {
+      assert.deepEqual(
+        event.agent.map((a: any) => a.who.identifier.value),
+        [`client:demo-pms-${result.run}`, result.dentist],
+      );
+    }
   } finally {
     await server.close();
   }

@@ -310,6 +310,62 @@ export async function auditSettled(server: TestServer, timeoutMs = 5000) {
   }
 }
 
+/**
+ * Polls `condition` until it holds, for work the server finishes after it
+ * has answered; throws, naming `what`, once `timeoutMs` has passed.
+ */
+export async function waitFor(
+  what: string,
+  condition: () => Promise<boolean>,
+  timeoutMs = 10_000,
+) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) {
+      throw new Error(`still waiting after ${timeoutMs} ms: ${what}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * Starts a raw scan upload (`POST /fhir/{lab}/Binary`) on a connection of
+ * its own, announcing `length` bytes, and hands the connection back for
+ * the test to feed, hold open or drop: what `fetch` cannot do.
+ */
+export async function openRawUpload(
+  url: string,
+  lab: string,
+  token: string,
+  length: number,
+): Promise<Deno.Conn> {
+  const { hostname, port, host } = new URL(url);
+  const conn = await Deno.connect({ hostname, port: Number(port) });
+  const head = [
+    `POST /fhir/${lab}/Binary HTTP/1.1`,
+    `Host: ${host}`,
+    `Authorization: Bearer ${token}`,
+    "Content-Type: model/stl",
+    `Content-Length: ${length}`,
+    "",
+    "",
+  ].join("\r\n");
+  await conn.write(new TextEncoder().encode(head));
+  return conn;
+}
+
+/** The status code of the response that arrives on a raw connection. */
+export async function rawStatus(conn: Deno.Conn): Promise<number> {
+  const buffer = new Uint8Array(256);
+  let text = "";
+  while (!text.includes("\r\n")) {
+    const n = await conn.read(buffer);
+    if (n === null) throw new Error(`connection closed after "${text}"`);
+    text += new TextDecoder().decode(buffer.subarray(0, n));
+  }
+  return Number(text.split(" ")[1]);
+}
+
 /** Asserts the status and FHIR media type of a response; returns its body. */
 export function fhirBody(
   res: { status: number; headers: Headers; body: any },
@@ -333,6 +389,16 @@ export async function storedCount(
   for await (const _ of server.kv.list({ prefix: keys.resources(lab, type) })) {
     n++;
   }
+  return n;
+}
+
+/** How many KV entries lie under `prefix`. */
+export async function keyCount(
+  server: TestServer,
+  prefix: Deno.KvKey,
+): Promise<number> {
+  let n = 0;
+  for await (const _ of server.kv.list({ prefix })) n++;
   return n;
 }
 

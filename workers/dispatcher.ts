@@ -10,6 +10,7 @@ import {
   sweepAudit,
 } from "./audit_writer.ts";
 import { isMessage, type Message } from "./messages.ts";
+import { sweepUploads } from "./upload_sweeper.ts";
 
 /** Running workers; `stop` ends the sweep and waits for work under way. */
 export interface Workers {
@@ -18,11 +19,15 @@ export interface Workers {
 
 const SWEEP_MS = 5_000;
 
-/** Starts the listener and the periodic audit sweep. */
+/**
+ * Starts the listener and the periodic sweeps: pending audit records, and
+ * scan uploads abandoned as of `clock()`.
+ */
 export function startWorkers(
   kv: Deno.Kv,
   waker: AuditWaker,
   log: Logger,
+  clock: () => Date,
 ): Workers {
   const running = new Set<Promise<unknown>>();
   let stopping = false;
@@ -39,11 +44,21 @@ export function startWorkers(
     log.error("queue listener stopped", { message: (error as Error).message })
   );
 
+  // Deleting a large abandoned file can outlast the interval: one upload
+  // sweep at a time, or the next would delete the same chunks again.
+  let sweepingUploads = false;
   const sweep = () => {
     if (stopping) return;
     track(sweepAudit(kv)).catch((error) =>
       log.error("audit sweep failed", { message: (error as Error).message })
     );
+    if (sweepingUploads) return;
+    sweepingUploads = true;
+    track(sweepUploads(kv, clock, log))
+      .catch((error) =>
+        log.error("upload sweep failed", { message: (error as Error).message })
+      )
+      .finally(() => (sweepingUploads = false));
   };
   sweep();
   const timer = setInterval(sweep, SWEEP_MS);

@@ -8,6 +8,7 @@ import { encodeBase64, loadConfig } from "../../domain/config.ts";
 import { keys } from "../../domain/kv_keys.ts";
 import { jsonLogger } from "../../domain/log.ts";
 import { type Running, start } from "../../main.ts";
+import { newSystemKey, systemToken } from "../../scripts/smart_client.ts";
 import { ADMIN, call, login, PASSWORD } from "../helpers.ts";
 
 const ROOT = new URL("../../", import.meta.url);
@@ -213,6 +214,64 @@ Deno.test("[admin] list commands print one line per record, without password has
   }
 });
 
+Deno.test("[admin] registers a practice system whose tokens work until disable-client", async () => {
+  const s = await setup();
+  const server = await startServer(s);
+  try {
+    await admin(s, ["create-lab", "--id", "acme", "--name", "Acme Lab"]);
+    await admin(
+      s,
+      ["create-practice", "--id", "smile", "--name", "Smile"]
+        .concat(["--labs", "acme"]),
+    );
+    const key = await newSystemKey("ES384");
+    const jwksFile = `${s.dir}/keys.json`;
+    await Deno.writeTextFile(
+      jwksFile,
+      JSON.stringify({ keys: [key.publicJwk] }),
+    );
+    const created = await admin(s, [
+      "create-client",
+      ...["--practice", "smile", "--id", "smile-pms", "--name", "Smile PMS"],
+      ...["--scopes", "system/Patient.rs system/Task.rs"],
+      ...["--jwks-file", jwksFile],
+    ]);
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(
+      created.stdout,
+      /^Registered client smile-pms of practice smile/,
+    );
+    const list = await admin(s, ["list-clients", "--practice", "smile"]);
+    assert.equal(
+      list.stdout,
+      "smile-pms\tSmile PMS\tsystem/Patient.rs system/Task.rs",
+    );
+
+    const system = {
+      clientId: "smile-pms",
+      alg: "ES384" as const,
+      privateKey: key.privateKey,
+      kid: key.kid,
+    };
+    const token = await systemToken(server.url, system, "system/Patient.rs");
+    const read = () => call(server.url, "GET", "/fhir/acme/Patient", token);
+    assert.equal((await read()).status, 200);
+
+    const off = await admin(s, [
+      "disable-client",
+      ...["--practice", "smile", "--id", "smile-pms"],
+    ]);
+    assert.equal(off.code, 0, off.stderr);
+    assert.equal(off.stdout, "Disabled client smile-pms");
+    assert.equal((await read()).status, 401);
+    const listed = await admin(s, ["list-clients", "--practice", "smile"]);
+    assert.match(listed.stdout, /\tdisabled$/);
+  } finally {
+    await server.close();
+    await Deno.remove(s.dir, { recursive: true });
+  }
+});
+
 Deno.test("[admin] help lists every command and exits 0", async () => {
   const s = await setup();
   try {
@@ -223,6 +282,9 @@ Deno.test("[admin] help lists every command and exits 0", async () => {
         "create-lab",
         "create-practice",
         "create-user",
+        "create-client",
+        "disable-client",
+        "list-clients",
         "list-labs",
         "list-users",
         "mfa-reset",
