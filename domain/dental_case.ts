@@ -14,7 +14,14 @@ import {
   labDateOf,
 } from "./due_dates.ts";
 import { checkItem, panNumberSystem } from "./dental_item.ts";
+import {
+  ownerOfItem,
+  readOwner,
+  recordOwner,
+  requireSameOwner,
+} from "./case_ownership.ts";
 import { fail } from "./errors.ts";
+import { requireFreePans } from "./pan_numbers.ts";
 import { keys } from "./kv_keys.ts";
 import { getLabSettings, transitDaysTo } from "./lab_settings.ts";
 import type { StoreDeps, Visibility } from "./resources.ts";
@@ -57,7 +64,12 @@ export async function prepareNewRequest(
   const product = await productOf(deps, lab, request);
   if (!product) return { resource: request, warnings: [], commit: () => {} };
   const checked = checkItem(lab, request, product);
-  const numbered = await assignCaseNumber(deps, lab, checked);
+  const numbered = await assignCaseNumber(
+    deps,
+    lab,
+    checked,
+    context.practice,
+  );
   const dated = await dateRequest(
     deps,
     lab,
@@ -65,7 +77,17 @@ export async function prepareNewRequest(
     product,
     context,
   );
-  return { ...numbered, resource: dated.resource, warnings: dated.warnings };
+  const guardPans = await requireFreePans(deps, lab, dated.resource, {
+    showCase: !context.visibility?.practice,
+  });
+  return {
+    resource: dated.resource,
+    warnings: dated.warnings,
+    commit: (op) => {
+      numbered.commit(op);
+      guardPans(op);
+    },
+  };
 }
 
 /**
@@ -79,9 +101,18 @@ export async function prepareRequestUpdate(
   previous: ServiceRequest,
   next: ServiceRequest,
   context: CaseContext,
-): Promise<{ resource: ServiceRequest; warnings: DueDateWarning[] }> {
+): Promise<PreparedRequest> {
   const product = await productOf(deps, lab, next);
-  if (!product) return { resource: next, warnings: [] };
+  if (!product) return { resource: next, warnings: [], commit: () => {} };
+  // The case belongs to its first item's patient; moving one item to
+  // another patient would print two patients under one label.
+  if (previous.subject?.reference !== next.subject?.reference) {
+    throw fail.unprocessable("Cannot update the ServiceRequest", [{
+      message: "the patient of a case item does not change; revoke it and " +
+        "send a new prescription for the other patient",
+      expression: "ServiceRequest.subject",
+    }]);
+  }
   // The case number is the lab's; so is the pan number, which a practice
   // system that never heard of it must not drop by resending the item.
   const labOwned = new Set([caseNumberSystem(lab)]);
@@ -96,12 +127,23 @@ export async function prepareRequestUpdate(
     ],
     requisition: previous.requisition,
   }, product);
+  const commit = await requireFreePans(deps, lab, kept, {
+    previous,
+    sent: next,
+    showCase: !context.visibility?.practice,
+  });
   const datesChanged =
     previous.occurrenceDateTime !== next.occurrenceDateTime ||
     previous.priority !== next.priority;
-  if (datesChanged) return await dateRequest(deps, lab, kept, product, context);
+  if (datesChanged) {
+    return { ...await dateRequest(deps, lab, kept, product, context), commit };
+  }
   const shipBy = previous.extension?.filter((e) => e.url === SHIP_BY_EXTENSION);
-  return { resource: withShipBy(kept, shipBy?.[0]?.valueDate), warnings: [] };
+  return {
+    resource: withShipBy(kept, shipBy?.[0]?.valueDate),
+    warnings: [],
+    commit,
+  };
 }
 
 async function productOf(
@@ -126,50 +168,64 @@ async function productOf(
 
 /**
  * Gives the item its lab case number: the one of its case when
- * `requisition` names a case already known, a new one otherwise. New
- * numbers come from a per-lab counter checked in the creating commit, so
- * two cases never share a number.
+ * `requisition` names a case of the same practice and patient, a new one
+ * otherwise. New numbers come from a per-lab counter checked in the
+ * creating commit, so two cases never share a number; a practice's own
+ * requisition is looked up together with the practice, so two practices
+ * whose systems number orders alike still get a case each.
  */
 async function assignCaseNumber(
   deps: StoreDeps,
   lab: string,
   request: ServiceRequest,
+  practice: string | undefined,
 ): Promise<
   { resource: ServiceRequest; commit(op: Deno.AtomicOperation): void }
 > {
   const system = caseNumberSystem(lab);
   const counter = await deps.kv.get<number>(keys.caseCounter(lab));
   const last = counter.value ?? 0;
+  const owner = await ownerOfItem(deps, lab, request, practice);
   const requisition = request.requisition;
-  let number: number;
-  let commit = (_op: Deno.AtomicOperation) => {};
+  let number = last + 1;
+  let commit = (op: Deno.AtomicOperation) => {
+    op.check(counter).set(keys.caseCounter(lab), number);
+    recordOwner(op, lab, number, owner);
+  };
   if (requisition?.system === system) {
     number = Number(requisition.value);
-    if (!Number.isInteger(number) || number < 1 || number > last) {
-      throw fail.unprocessable("Cannot accept the ServiceRequest", [{
-        message: "requisition names no case of this lab",
-        expression: "ServiceRequest.requisition",
-      }]);
-    }
+    // Only the number as LHCMS writes it: " 1" or "1.0" would join case 1
+    // while the item's requisition kept the odd spelling.
+    const known = /^[1-9][0-9]*$/.test(requisition.value ?? "") &&
+      number <= last;
+    requireSameOwner(
+      known ? await readOwner(deps, lab, number) : undefined,
+      owner,
+    );
+    commit = () => {};
   } else if (requisition?.value) {
     const blind = await deps.keyRing.blindIndex(
       lab,
-      "case|requisition",
-      `${requisition.system ?? ""}|${requisition.value}`,
+      "case|practice-requisition",
+      JSON.stringify([
+        owner.practice,
+        requisition.system ?? "",
+        requisition.value,
+      ]),
     );
     const key = keys.casesByRequisition(lab, blind);
     const known = await deps.kv.get<number>(key);
-    number = known.value ?? last + 1;
-    commit = (op) => {
-      if (known.value !== null) return void op.check(known);
-      op.check(counter).check(known).set(keys.caseCounter(lab), number).set(
-        key,
-        number,
-      );
-    };
-  } else {
-    number = last + 1;
-    commit = (op) => void op.check(counter).set(keys.caseCounter(lab), number);
+    const newCase = commit;
+    if (known.value !== null) {
+      number = known.value;
+      requireSameOwner(await readOwner(deps, lab, number), owner);
+      commit = (op) => void op.check(known);
+    } else {
+      commit = (op) => {
+        newCase(op);
+        op.check(known).set(key, number);
+      };
+    }
   }
   const fill: Identifier = {
     type: {

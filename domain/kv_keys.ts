@@ -162,7 +162,25 @@ export const keys = {
     "item_task_of",
     requestId,
   ],
-  /** A practice's order group (blind-indexed) to the lab case number. */
+  /**
+   * Changed by every write that puts a pan (blind-indexed) on an item, so
+   * two such writes at once cannot both pass the pan check.
+   */
+  panGuard: (labId: string, blind: string) => [
+    ...lab(labId),
+    "pan_guard",
+    blind,
+  ],
+  /** The practice and patient (blind-indexed) a case belongs to. */
+  caseOwner: (labId: string, caseNumber: number) => [
+    ...lab(labId),
+    "case_owner",
+    caseNumber,
+  ],
+  /**
+   * A practice's order group (the practice and requisition, blind-indexed
+   * together) to the lab case number.
+   */
   casesByRequisition: (labId: string, blind: string) => [
     ...lab(labId),
     "cases_by_requisition",

@@ -119,7 +119,10 @@ export interface WriteOptions {
   id?: string;
   audit: Omit<AuditRecord, "entity"> & { entity?: AuditRecord["entity"] };
   now: Date;
-  /** Adds what else must change in the same commit (a case counter). */
+  /**
+   * Adds what else must change in the same commit (a case counter, a pan
+   * guard); on an update it is called after `review`, once per attempt.
+   */
   commit?: (op: Deno.AtomicOperation) => void;
 }
 
@@ -156,7 +159,12 @@ export async function createResource(
     patient,
   });
   if (!(await op.commit()).ok) {
-    throw fail.conflict(`Cannot create ${type}: id clash`);
+    // The id is fresh, so what changed is what `commit` checked.
+    throw fail.conflict(
+      options.commit
+        ? `Cannot create ${type}: records it depends on (a case number, a pan, an item's Task) changed during the create; send it again`
+        : `Cannot create ${type}: its id was taken; send it again`,
+    );
   }
   return body;
 }
@@ -200,6 +208,7 @@ export async function updateResource(
       now: options.now,
     });
     await addIndexChanges(deps, op, lab, body, current.resource);
+    options.commit?.(op);
     addPendingAudit(op, {
       ...options.audit,
       entity: { type, id: resource.id, version: version + 1 },

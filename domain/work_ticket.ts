@@ -11,19 +11,18 @@ import type {
   ServiceRequest,
   Task,
 } from "@medplum/fhirtypes";
-import { parseSearch } from "../fhir/search.ts";
 import { readBodySites } from "../fhir/terminology.ts";
 import type { Patient } from "../fhir/types.ts";
+import { caseItems, itemTask } from "./case_items.ts";
 import { catalogSystem, getProduct } from "./catalog.ts";
 import { ALLOYS, MATERIAL_SYSTEM, MATERIALS } from "./catalog_defaults.ts";
 import { stageSystem } from "./case_workflow.ts";
-import { caseNumberSystem, SHIP_BY_EXTENSION } from "./dental_case.ts";
+import { SHIP_BY_EXTENSION } from "./dental_case.ts";
 import { ALLOY_SYSTEM, BRIDGE_ROLE_EXTENSION } from "./dental_item.ts";
 import type { Practice } from "./directory.ts";
 import { fail } from "./errors.ts";
 import { keys } from "./kv_keys.ts";
-import { searchResources } from "./resource_search.ts";
-import { blindFor, readResource, type StoreDeps } from "./resources.ts";
+import { readResource, type StoreDeps } from "./resources.ts";
 import { readShades, SHADE_ROLES, shadeName } from "./shades.ts";
 import { toothByFdi } from "./teeth.ts";
 
@@ -92,6 +91,7 @@ export async function loadWorkTicket(
     requests.map((r, i) => ticketItem(deps, lab, r, tasks[i])),
   );
   const first = requests[0];
+  await requireOneOwner(deps, lab, requests);
   const patient = await patientOf(deps, lab, first);
   return {
     caseNumber,
@@ -104,32 +104,6 @@ export async function loadWorkTicket(
     patientId: patient?.id,
     items,
   };
-}
-
-async function caseItems(deps: StoreDeps, lab: string, caseNumber: string) {
-  const params = new URLSearchParams({
-    identifier: `${caseNumberSystem(lab)}|${caseNumber}`,
-    _count: "100",
-  });
-  const blind = blindFor(deps.keyRing, lab, "ServiceRequest");
-  const query = await parseSearch("ServiceRequest", params, blind);
-  const page = await searchResources(deps, lab, "ServiceRequest", query, {});
-  return page.resources as ServiceRequest[];
-}
-
-/** The item Task: the one working on the prescription, not a stage's. */
-async function itemTask(deps: StoreDeps, lab: string, requestId: string) {
-  const params = new URLSearchParams({
-    focus: `ServiceRequest/${requestId}`,
-    _count: "100",
-  });
-  const query = await parseSearch(
-    "Task",
-    params,
-    blindFor(deps.keyRing, lab, "Task"),
-  );
-  const page = await searchResources(deps, lab, "Task", query, {});
-  return (page.resources as Task[]).find((t) => !t.partOf?.length);
 }
 
 function shipByOf(request: ServiceRequest, task?: Task): string | undefined {
@@ -211,6 +185,35 @@ function stagesOf(
     display: s.display,
     state: finished || i < at ? "done" : i === at ? "current" : "todo",
   }));
+}
+
+/**
+ * A ticket prints one patient label and one practice: a case whose items
+ * disagree (written before cases were kept to one owner, or by a bug) is
+ * refused rather than printed with someone else's work under that label.
+ */
+async function requireOneOwner(
+  deps: StoreDeps,
+  lab: string,
+  requests: ServiceRequest[],
+) {
+  const owners = new Set<string>();
+  for (const request of requests) {
+    const { stored } = await readResource(
+      deps,
+      lab,
+      "ServiceRequest",
+      request.id!,
+      {},
+    );
+    owners.add(JSON.stringify([stored.practice, request.subject?.reference]));
+  }
+  if (owners.size > 1) {
+    throw fail.conflict(
+      "This case holds items of more than one patient or practice; " +
+        "correct its items before printing its ticket",
+    );
+  }
 }
 
 async function patientOf(

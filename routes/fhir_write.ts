@@ -8,7 +8,7 @@ import type { Context } from "hono";
 import { auditRecord } from "../domain/audit.ts";
 import { prepareCreate, prepareUpdate } from "../domain/case_hooks.ts";
 import { checkNewTask } from "../domain/case_workflow.ts";
-import { LhcmsError, type Problem } from "../domain/errors.ts";
+import { fail, LhcmsError, type Problem } from "../domain/errors.ts";
 import { resolveReferences } from "../domain/references.ts";
 import { describeScanAttachments } from "../domain/scan_documents.ts";
 import {
@@ -78,7 +78,8 @@ export async function storeCreate(
 /**
  * Applies the dental rules and stores. A new case number is checked against
  * the lab's counter in the commit, so a concurrent case can make the commit
- * fail: the rules then run again on the fresh counter.
+ * fail: the rules then run again on the fresh counter, after a short random
+ * wait.
  */
 async function createWithRules(
   deps: AppDeps,
@@ -114,11 +115,32 @@ async function createWithRules(
       });
       return { resource: created, warnings: prepared.warnings };
     } catch (error) {
-      const retry = error instanceof LhcmsError && error.code === "conflict" &&
-        prepared.commit !== undefined && claim === undefined && attempt < 8;
-      if (!retry) throw error;
+      const busy = error instanceof LhcmsError && error.code === "conflict" &&
+        prepared.commit !== undefined && claim === undefined;
+      if (!busy) throw error;
+      if (attempt + 1 >= MAX_CREATE_ATTEMPTS) {
+        throw fail.conflict(
+          `Cannot create ${resource.resourceType}: too many writes to ` +
+            "the same case records (case numbers, pans, an item's Task) at " +
+            "the same time; send it again",
+        );
+      }
+      await backOff(attempt);
     }
   }
+}
+
+// Each round of a burst lets at least one create through, so a burst of
+// this many simultaneous new cases from one lab still all succeed.
+const MAX_CREATE_ATTEMPTS = 64;
+
+/**
+ * Waits a random time that grows with the attempt (up to 50 ms), so
+ * writers that lost the same race do not collide again at once.
+ */
+function backOff(attempt: number): Promise<void> {
+  const ceiling = Math.min(50, 2 ** attempt);
+  return new Promise((done) => setTimeout(done, Math.random() * ceiling));
 }
 
 /**
@@ -153,6 +175,8 @@ export async function storeUpdate(
 
   const now = deps.clock();
   let warnings: Problem[] = [];
+  // What the rules of the latest review add to its commit (a pan guard).
+  let reviewed: ((op: Deno.AtomicOperation) => void) | undefined;
   const updated = await updateResource(deps, lab, resource, {
     visibility,
     now,
@@ -165,8 +189,10 @@ export async function storeUpdate(
         visibility,
       });
       warnings = prepared.warnings;
+      reviewed = prepared.commit;
       return prepared.resource;
     },
+    commit: (op) => reviewed?.(op),
     audit: auditRecord(
       auditDraft(c, lab, options.subtype, "U", {
         patient: patientOf(resource),
