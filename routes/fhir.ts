@@ -3,6 +3,7 @@
  * the caller may act at the lab and that the role may do the interaction;
  * every interaction, refused ones included, leaves one audit record.
  */
+import type { Task } from "@medplum/fhirtypes";
 import { type Context, Hono } from "hono";
 import { auditRecord, commitAudit } from "../domain/audit.ts";
 import { isDirectoryId, mayAccessLab } from "../domain/directory.ts";
@@ -37,12 +38,11 @@ import type { AppDeps, AppEnv, Interaction } from "./env.ts";
 import { authenticate } from "./middleware.ts";
 import {
   auditDraft,
-  checkStatusOnlyChange,
   fhirBase,
   fhirResponse,
   patientOf,
   requirePermission,
-  statusOnly,
+  requireTaskWrite,
   versionHeaders,
   visibilityOf,
 } from "./fhir_support.ts";
@@ -138,7 +138,10 @@ async function create(deps: AppDeps, c: Context<AppEnv>) {
   const resource = parseResource(await bodyText(c), type);
   delete resource.id;
   checkResource(resource);
-  if (resource.resourceType === "Task") checkNewTask(resource);
+  if (resource.resourceType === "Task") {
+    requireTaskWrite(caller, undefined, resource);
+    checkNewTask(resource);
+  }
   const base = fhirBase(deps, c, lab);
   relativiseReferences(resource, base);
   const visibility = visibilityOf(caller);
@@ -267,8 +270,7 @@ async function history(deps: AppDeps, c: Context<AppEnv>) {
 async function update(deps: AppDeps, c: Context<AppEnv>) {
   const { lab, type, id } = begin(c, "update", "U");
   const caller = c.var.caller;
-  const limited = statusOnly(caller, type);
-  if (!limited) requirePermission(caller, type, "update");
+  requirePermission(caller, type, "update");
   const resource = parseResource(await bodyText(c), type, id) as Resource & {
     id: string;
   };
@@ -290,7 +292,9 @@ async function update(deps: AppDeps, c: Context<AppEnv>) {
     now,
     ifMatch: parseIfMatch(c.req.header("If-Match")),
     review: async (previous, next) => {
-      if (limited) checkStatusOnlyChange(previous, next);
+      if (next.resourceType === "Task") {
+        requireTaskWrite(caller, previous as Task, next);
+      }
       const prepared = await prepareUpdate(deps, lab, previous, next, {
         now,
         practice: visibility.practice,
