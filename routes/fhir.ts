@@ -10,6 +10,7 @@ import { isDirectoryId, mayAccessLab } from "../domain/directory.ts";
 import { fail, LhcmsError, type Problem } from "../domain/errors.ts";
 import { resolveReferences } from "../domain/references.ts";
 import { checkNewTask } from "../domain/case_workflow.ts";
+import { checkNewChildTask } from "../domain/child_tasks.ts";
 import { prepareCreate, prepareUpdate } from "../domain/case_hooks.ts";
 import { openSearchState, sealSearchState } from "../domain/search_state.ts";
 import { searchResources } from "../domain/resource_search.ts";
@@ -151,6 +152,9 @@ async function create(deps: AppDeps, c: Context<AppEnv>) {
     localReferences(resource, base),
     visibility,
   );
+  if (resource.resourceType === "Task") {
+    await checkNewChildTask(deps, lab, resource);
+  }
 
   const { created, warnings } = await createWithRules(
     deps,

@@ -1,0 +1,107 @@
+/**
+ * Tasks created under an item Task, checked against what they hang from:
+ * a stage Task or a design approval names in `partOf` the open item Task
+ * of its own prescription and patient; a stage Task's code is a stage of
+ * that item's product; a design approval is owned by a Practitioner of
+ * the prescription's practice. These need the stored records, so they run
+ * once the references are known to resolve.
+ */
+import type { Task } from "@medplum/fhirtypes";
+import { productOf, stageSystem } from "./case_workflow.ts";
+import { checkApprovalOwner, isDesignApproval } from "./design_approval.ts";
+import { fail, LhcmsError, type Problem } from "./errors.ts";
+import { type Loaded, readResource, type StoreDeps } from "./resources.ts";
+import { checkStageCode, sameJson } from "./stages.ts";
+import { FINAL_STATUSES } from "./task_workflow.ts";
+
+/** Checks a new Task that is part of another; throws 422 with problems. */
+export async function checkNewChildTask(
+  deps: StoreDeps,
+  lab: string,
+  task: Task,
+): Promise<void> {
+  const approval = isDesignApproval(task);
+  if (!approval && !task.partOf?.some((p) => isRef(p.reference, "Task"))) {
+    return;
+  }
+  const item = await load(deps, lab, task.partOf?.[0]?.reference, "Task");
+  const problems = checkChildOf(task, item?.resource as Task | undefined);
+  if (approval) {
+    const request = await load(
+      deps,
+      lab,
+      task.focus?.reference,
+      "ServiceRequest",
+    );
+    const owner = await load(deps, lab, task.owner?.reference, "Practitioner");
+    problems.push(...checkApprovalOwner({
+      practice: request?.stored.practice,
+      owner: owner && { practice: owner.stored.practice },
+    }));
+  } else if (item && problems.length === 0) {
+    const product = await productOf(deps, lab, item.resource as Task);
+    if (product) {
+      problems.push(
+        ...checkStageCode(task, product.stages, stageSystem(lab)),
+      );
+    }
+  }
+  if (problems.length > 0) {
+    throw fail.unprocessable("Cannot create Task", problems);
+  }
+}
+
+/**
+ * Every problem with the place of a Task under `item`, the Task its one
+ * `partOf` names (undefined when that is no stored Task): an open item
+ * Task, part of no other Task and no design approval, of the same
+ * prescription and patient.
+ */
+export function checkChildOf(child: Task, item: Task | undefined): Problem[] {
+  const refuse = (message: string, expression = "Task.partOf") => [
+    { message, expression },
+  ];
+  if (child.partOf?.length !== 1 || !item) {
+    return refuse("partOf must name the one item Task this Task belongs to");
+  }
+  if (item.partOf?.length || isDesignApproval(item)) {
+    return refuse("partOf must name an item Task, not a Task under one");
+  }
+  if (FINAL_STATUSES.includes(item.status)) {
+    return refuse(`partOf names an item Task that is ${item.status}`);
+  }
+  const problems: Problem[] = [];
+  if (!item.focus?.reference || !sameJson(item.focus, child.focus)) {
+    problems.push(...refuse(
+      "focus must be the prescription of the item Task in partOf",
+      "Task.focus",
+    ));
+  }
+  if (child.for && !sameJson(item.for, child.for)) {
+    problems.push(...refuse(
+      "for must be the patient of the item Task in partOf",
+      "Task.for",
+    ));
+  }
+  return problems;
+}
+
+function isRef(reference: string | undefined, type: string): boolean {
+  return reference?.startsWith(`${type}/`) ?? false;
+}
+
+async function load(
+  deps: StoreDeps,
+  lab: string,
+  reference: string | undefined,
+  type: string,
+): Promise<Loaded | undefined> {
+  if (!isRef(reference, type)) return undefined;
+  const id = reference!.slice(type.length + 1);
+  try {
+    return await readResource(deps, lab, type, id, {});
+  } catch (error) {
+    if (error instanceof LhcmsError) return undefined;
+    throw error;
+  }
+}
