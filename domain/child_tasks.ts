@@ -1,10 +1,11 @@
 /**
  * Tasks created under an item Task, checked against what they hang from:
- * a stage Task or a design approval names in `partOf` the open item Task
- * of its own prescription and patient; a stage Task's code is a stage of
- * that item's product; a design approval is owned by a Practitioner of
- * the prescription's practice. These need the stored records, so they run
- * once the references are known to resolve.
+ * a design approval, or a stage Task under the item Task of a catalog
+ * product, names in `partOf` the open item Task of its own prescription
+ * and patient; a stage Task's code is a stage of that item's product; a
+ * design approval is owned by a Practitioner of the prescription's
+ * practice. These need the stored records, so they run once the
+ * references are known to resolve.
  */
 import type { Task } from "@medplum/fhirtypes";
 import { productOf, stageSystem } from "./case_workflow.ts";
@@ -24,8 +25,9 @@ export async function checkNewChildTask(
   if (!approval && !task.partOf?.some((p) => isRef(p.reference, "Task"))) {
     return;
   }
-  const item = await load(deps, lab, task.partOf?.[0]?.reference, "Task");
-  const problems = checkChildOf(task, item?.resource as Task | undefined);
+  const item = (await load(deps, lab, task.partOf?.[0]?.reference, "Task"))
+    ?.resource as Task | undefined;
+  const problems: Problem[] = [];
   if (approval) {
     const request = await load(
       deps,
@@ -34,16 +36,21 @@ export async function checkNewChildTask(
       "ServiceRequest",
     );
     const owner = await load(deps, lab, task.owner?.reference, "Practitioner");
-    problems.push(...checkApprovalOwner({
-      practice: request?.stored.practice,
-      owner: owner && { practice: owner.stored.practice },
-    }));
-  } else if (item && problems.length === 0) {
-    const product = await productOf(deps, lab, item.resource as Task);
-    if (product) {
-      problems.push(
-        ...checkStageCode(task, product.stages, stageSystem(lab)),
-      );
+    problems.push(
+      ...checkChildOf(task, item),
+      ...checkApprovalOwner({
+        practice: request?.stored.practice,
+        owner: owner && { practice: owner.stored.practice },
+      }),
+    );
+  } else {
+    // Only the work on a catalog product has stages; other Tasks may nest
+    // as FHIR lets them.
+    const product = item && await productOf(deps, lab, item);
+    const place = product ? checkChildOf(task, item) : [];
+    problems.push(...place);
+    if (product && place.length === 0) {
+      problems.push(...checkStageCode(task, product.stages, stageSystem(lab)));
     }
   }
   if (problems.length > 0) {
