@@ -320,15 +320,12 @@ export function checkNewQcResults(
   checklist: ChecklistItem[] | undefined,
 ): Problem[] {
   const problems: Problem[] = [];
-  const known = previous.output?.length ?? 0;
-  (next.output ?? []).forEach((output, i) => {
-    if (i < known || !isType(output, "qc-result")) return;
+  for (const { at, response } of newQcRecords(previous, next)) {
     const add = (message: string) =>
-      problems.push({ message, expression: `Task.output[${i}]` });
-    const response = containedResponse(next, output);
+      problems.push({ message, expression: `Task.output[${at}]` });
     if (!response) {
       add("A qc-result must reference a contained QuestionnaireResponse");
-      return;
+      continue;
     }
     if (!response.author?.reference || !response.authored) {
       add("A quality check needs its author and authored time");
@@ -349,8 +346,24 @@ export function checkNewQcResults(
     }
     const missing = checklist?.find((c) => !ids.includes(c.id));
     if (missing) add(`Checklist item ${missing.id} is not answered`);
-  });
+  }
   return problems;
+}
+
+/**
+ * The quality checks an update appends: the index of each new `qc-result`
+ * output and the contained record it points to, if there is one.
+ */
+export function newQcRecords(
+  previous: Task,
+  next: Task,
+): { at: number; response?: QuestionnaireResponse }[] {
+  const known = previous.output?.length ?? 0;
+  return (next.output ?? []).flatMap((output, at) =>
+    at >= known && isType(output, "qc-result")
+      ? [{ at, response: containedResponse(next, output) }]
+      : []
+  );
 }
 
 function containedResponse(

@@ -10,7 +10,7 @@ import { isDirectoryId, mayAccessLab } from "../domain/directory.ts";
 import { fail, LhcmsError, type Problem } from "../domain/errors.ts";
 import { resolveReferences } from "../domain/references.ts";
 import { checkNewTask } from "../domain/case_workflow.ts";
-import { checkNewChildTask } from "../domain/child_tasks.ts";
+import { checkNewChildTask, checkQcSigners } from "../domain/task_links.ts";
 import { prepareCreate, prepareUpdate } from "../domain/case_hooks.ts";
 import { openSearchState, sealSearchState } from "../domain/search_state.ts";
 import { searchResources } from "../domain/resource_search.ts";
@@ -298,6 +298,7 @@ async function update(deps: AppDeps, c: Context<AppEnv>) {
     review: async (previous, next) => {
       if (next.resourceType === "Task") {
         requireTaskWrite(caller, previous as Task, next);
+        await checkQcSigners(deps, lab, previous as Task, next);
       }
       const prepared = await prepareUpdate(deps, lab, previous, next, {
         now,

@@ -434,12 +434,29 @@ Deno.test("[case access] a stage Task names a stage of its item's product, for g
       update(labAdmin, mill, { code: { text: "anything" } }),
       /Cannot change the code of a stage Task/,
     );
+    const under = (partOf: string) =>
+      labAdmin.create({
+        resourceType: "Task",
+        body: {
+          ...buildStageTask(task, c.stages[3], c.technician, system),
+          partOf: [{ reference: partOf }],
+        },
+      });
+    await refusedWith(
+      under(`Task/${mill.id}`),
+      /partOf must name an item Task, not a Task under one/,
+    );
+    const other = (await c.newCrown("11")).task;
+    await refusedWith(
+      under(`Task/${other.id}`),
+      /focus must be the prescription of the item Task in partOf/,
+    );
   } finally {
     await server.close();
   }
 });
 
-Deno.test("[case access] a quality check that can be read two ways is refused", async () => {
+Deno.test("[case access] a quality check that can be read two ways, or is not the lab's, is refused", async () => {
   const server = await startTestServer();
   try {
     const c = await crownCase(server);
@@ -476,6 +493,11 @@ Deno.test("[case access] a quality check that can be read two ways is refused", 
     for (const [items, pattern] of cases) {
       await refusedWith(put(bench, withItems(items)), pattern);
     }
+    // The lab's word on its own work: not signed in the dentist's name.
+    await refusedWith(
+      put(bench, c.passingCheck(item, c.dentist)),
+      /signed by a Practitioner of the lab/,
+    );
     const passed = await put(bench, checked);
     assert.equal(passed.output.length, 1);
   } finally {

@@ -1,18 +1,18 @@
 /**
- * Tasks created under an item Task, checked against what they hang from:
- * a design approval, or a stage Task under the item Task of a catalog
- * product, names in `partOf` the open item Task of its own prescription
- * and patient; a stage Task's code is a stage of that item's product; a
- * design approval is owned by a Practitioner of the prescription's
- * practice. These need the stored records, so they run once the
- * references are known to resolve.
+ * A Task checked against the stored records it names, once its references
+ * are known to resolve. A design approval, or a stage Task under the item
+ * Task of a catalog product, names in `partOf` the open item Task of its
+ * own prescription and patient; a stage Task's code is a stage of that
+ * item's product; a design approval is owned by a Practitioner of the
+ * prescription's practice; a quality check is signed by one of the lab's
+ * own Practitioners.
  */
 import type { Task } from "@medplum/fhirtypes";
 import { productOf, stageSystem } from "./case_workflow.ts";
 import { checkApprovalOwner, isDesignApproval } from "./design_approval.ts";
 import { fail, LhcmsError, type Problem } from "./errors.ts";
 import { type Loaded, readResource, type StoreDeps } from "./resources.ts";
-import { checkStageCode, sameJson } from "./stages.ts";
+import { checkStageCode, newQcRecords, sameJson } from "./stages.ts";
 import { FINAL_STATUSES } from "./task_workflow.ts";
 
 /** Checks a new Task that is part of another; throws 422 with problems. */
@@ -55,6 +55,33 @@ export async function checkNewChildTask(
   }
   if (problems.length > 0) {
     throw fail.unprocessable("Cannot create Task", problems);
+  }
+}
+
+/**
+ * Checks the quality checks an update appends: the author of each is a
+ * Practitioner of the lab (one no practice owns), since a check is the
+ * lab's own word on its work; throws 422 naming the output.
+ */
+export async function checkQcSigners(
+  deps: StoreDeps,
+  lab: string,
+  previous: Task,
+  next: Task,
+): Promise<void> {
+  const problems: Problem[] = [];
+  for (const { at, response } of newQcRecords(previous, next)) {
+    const author = response?.author?.reference;
+    const signer = await load(deps, lab, author, "Practitioner");
+    if (!signer || signer.stored.practice !== undefined) {
+      problems.push({
+        message: "A quality check is signed by a Practitioner of the lab",
+        expression: `Task.output[${at}]`,
+      });
+    }
+  }
+  if (problems.length > 0) {
+    throw fail.unprocessable("Cannot update Task", problems);
   }
 }
 
