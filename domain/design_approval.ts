@@ -162,8 +162,8 @@ export interface ApprovalParties {
 /**
  * The owner must be a Practitioner of the prescription's practice, whose
  * dentists answer the approval: not one of the lab's own, nor of another
- * practice. Whether a Practitioner is the practice's is where it is kept:
- * one created by the practice's dentists belongs to that practice.
+ * practice. A Practitioner belongs to the practice whose dentist created
+ * it; the lab's own belong to no practice.
  */
 export function checkApprovalOwner(parties: ApprovalParties): Problem[] {
   const ok = parties.practice !== undefined && parties.owner !== undefined &&
