@@ -151,6 +151,13 @@ export async function checkTaskUpdate(
     : checkTransition(previous.status, next.status, {
       statusReason: next.statusReason,
     });
+  // A stage Task's code was checked against the catalog when it was made.
+  if (product && !item && !sameJson(previous.code, next.code)) {
+    problems.push({
+      message: "Cannot change the code of a stage Task",
+      expression: "Task.code",
+    });
+  }
   refuse("update", [...anchors, ...problems, ...checkLogs(previous, next)]);
 }
 
@@ -184,7 +191,7 @@ export async function requestOf(
 }
 
 /** The catalog product of the prescription an item Task works on. */
-async function productOf(
+export async function productOf(
   deps: StoreDeps,
   lab: string,
   task: Task,

@@ -151,9 +151,36 @@ function isRef(ref: Reference | undefined, type: string): boolean {
   return new RegExp(`(^|/)${type}/[^/]+$`).test(ref?.reference ?? "");
 }
 
-// What the request is about stays as the lab asked it; the practice answers
-// with status, statusReason, owner, note and times only.
-const FROZEN = ["code", "partOf", "input", "focus", "for"] as const;
+/** Where a new design approval's owner and prescription belong. */
+export interface ApprovalParties {
+  /** The practice of the prescription in focus; undefined when none. */
+  practice?: string;
+  /** The owner's Practitioner: its practice, undefined for the lab's own. */
+  owner?: { practice?: string };
+}
+
+/**
+ * The owner must be a Practitioner of the prescription's practice, whose
+ * dentists answer the approval: not one of the lab's own, nor of another
+ * practice. A Practitioner belongs to the practice whose dentist created
+ * it; the lab's own belong to no practice.
+ */
+export function checkApprovalOwner(parties: ApprovalParties): Problem[] {
+  const ok = parties.practice !== undefined && parties.owner !== undefined &&
+    parties.owner.practice === parties.practice;
+  return ok ? [] : [{
+    message: "owner must be a Practitioner of the prescription's practice",
+    expression: "Task.owner",
+  }];
+}
+
+// What the request is about, and who answers it, stay as the lab asked;
+// the practice answers with status, statusReason, note and times only.
+const FROZEN = ["code", "partOf", "input", "focus", "for", "owner"] as const;
+
+// The practice answers (completed, rejected); the lab withdraws
+// (cancelled). domain/task_access.ts says who makes which move.
+const MOVES: TaskStatus[] = ["completed", "rejected", "cancelled"];
 
 // An approval is a single event, like a checklist box the spec describes
 // for such Tasks, so it may be completed without being accepted first.
@@ -173,10 +200,11 @@ export function checkDesignApprovalChange(
       });
     }
   }
-  if (!isRef(next.owner, "Practitioner")) {
+  if (next.status !== previous.status && !MOVES.includes(next.status)) {
     problems.push({
-      message: "owner must be the dentist's Practitioner",
-      expression: "Task.owner",
+      message:
+        `Cannot move a design approval to ${next.status}: it is answered (completed, rejected) or withdrawn (cancelled)`,
+      expression: "Task.status",
     });
   }
   const approving = next.status === "completed" &&

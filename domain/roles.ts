@@ -1,8 +1,12 @@
 /**
- * Roles and their permissions, written once (the HIPAA design's matrix):
- * a dentist creates, views and updates cases and alone authorizes the work
- * on a prescription; a technician views cases and updates case status; a viewer views; an admin does everything; a
- * compliance officer reads audit data and nothing clinical.
+ * Roles and their permissions, written once (the HIPAA design's matrix).
+ * A dentist prescribes (creates and updates prescriptions), orders the
+ * lab's work on them, may withdraw an order before work starts, answers
+ * the lab's design approvals and alone authorizes the work; the lab (lab
+ * admin and technician) does that work: statuses, stages, the work log,
+ * stage Tasks and design approval requests; a technician changes a Task's
+ * status elements only. A viewer views; an admin does everything the lab
+ * does; a compliance officer reads audit data and nothing clinical.
  */
 
 /** The roles a user can hold. */
@@ -18,14 +22,31 @@ export const ROLES = [
 /** One of {@link ROLES}. */
 export type Role = typeof ROLES[number];
 
-/** What a caller may do. `case` covers ServiceRequest and Task. */
+/**
+ * What a caller may do. `case` covers prescriptions (ServiceRequest) and
+ * reading Tasks; `task` the writes of Tasks, which domain/task_access.ts
+ * sorts into these permissions.
+ */
 export type Permission =
   | "case:create"
   | "case:read"
   | "case:update"
-  | "case:update_status"
   | "case:authorize"
   | "case:delete"
+  /** Create an item Task, `requested`, with none of the lab's elements. */
+  | "task:order"
+  /** Cancel an item Task, with a reason, before the lab starts it. */
+  | "task:withdraw"
+  /** Approve (complete) or reject, with a reason, a design approval. */
+  | "task:answer"
+  /**
+   * The lab's work: any status move, stages, the work log (QC, rework,
+   * shipping, try-ins, enclosures), stage Tasks, and asking for and
+   * withdrawing design approvals.
+   */
+  | "task:work"
+  /** Change a Task's other elements too, beyond its status elements. */
+  | "task:edit"
   | "patient:create"
   | "patient:read"
   | "patient:update"
@@ -38,11 +59,10 @@ export type Permission =
   | "catalog:manage"
   | "admin:manage";
 
-const CLINICAL_ALL: Permission[] = [
+const PRACTICE_RECORDS: Permission[] = [
   "case:create",
   "case:read",
   "case:update",
-  "case:update_status",
   "patient:create",
   "patient:read",
   "patient:update",
@@ -61,36 +81,38 @@ const DELETE_ALL: Permission[] = [
   "directory:delete",
 ];
 
+const LAB_WORK: Permission[] = [
+  ...PRACTICE_RECORDS,
+  "task:order",
+  "task:work",
+  "task:edit",
+];
+
 const MATRIX: Record<Role, ReadonlySet<Permission>> = {
   admin: new Set([
-    ...CLINICAL_ALL,
+    ...LAB_WORK,
     ...DELETE_ALL,
     "audit:read",
     "catalog:manage",
     "admin:manage",
   ]),
   // A lab admin also keeps the lab's catalog, calendar and practice settings.
-  lab_admin: new Set([...CLINICAL_ALL, ...DELETE_ALL, "catalog:manage"]),
+  lab_admin: new Set([...LAB_WORK, ...DELETE_ALL, "catalog:manage"]),
   lab_technician: new Set([
     "case:read",
-    "case:update_status",
+    "task:work",
     "patient:read",
     "directory:read",
   ]),
-  // The work authorization is the dentist's own attestation, so no lab
-  // role, not even admin, can record one.
+  // The work authorization and the answer to a design approval are the
+  // dentist's own decisions, so no lab role, not even admin, makes them;
+  // the lab's work on an order is the lab's, so the dentist does not.
   dentist: new Set([
-    "case:create",
-    "case:read",
-    "case:update",
-    "case:update_status",
+    ...PRACTICE_RECORDS,
     "case:authorize",
-    "patient:create",
-    "patient:read",
-    "patient:update",
-    "directory:create",
-    "directory:read",
-    "directory:update",
+    "task:order",
+    "task:withdraw",
+    "task:answer",
     ...DELETE_ALL,
   ]),
   compliance_officer: new Set(["audit:read"]),

@@ -106,6 +106,20 @@ export function checkStageList(stages: StageDef[]): Problem[] {
   return problems;
 }
 
+/** Problems with a stage Task's code: one stage of `stages`, in `system`. */
+export function checkStageCode(
+  task: Task,
+  stages: StageDef[],
+  system = STAGE_SYSTEM,
+): Problem[] {
+  const codes = (task.code?.coding ?? []).filter((c) => c.system === system);
+  const ok = codes.length === 1 && stages.some((s) => s.code === codes[0].code);
+  return ok ? [] : [{
+    message: `code must be one stage of the item's product, coded in ${system}`,
+    expression: "Task.code",
+  }];
+}
+
 /** The `businessStatus` that shows a stage. */
 export function stageConcept(
   stage: StageDef,
@@ -275,13 +289,15 @@ export function readQcResult(
   }
   if (!latest) return undefined;
   const response = containedResponse(task, latest);
-  const answers = new Map(
-    (response?.item ?? []).map((i) => [i.linkId, i.answer?.[0]?.valueBoolean]),
-  );
-  const items = checklist.map((c) => ({
-    id: c.id,
-    passed: answers.get(c.id) === true,
-  }));
+  // An item answered twice, or twice over, says nothing for sure: it fails.
+  const items = checklist.map((c) => {
+    const answers = (response?.item ?? []).filter((i) => i.linkId === c.id)
+      .flatMap((i) => i.answer ?? []);
+    return {
+      id: c.id,
+      passed: answers.length === 1 && answers[0].valueBoolean === true,
+    };
+  });
   const recorded = response?.status === "completed" &&
     Boolean(response.author?.reference && response.authored);
   return {
@@ -290,6 +306,64 @@ export function readQcResult(
     performer: response?.author,
     date: response?.authored,
   };
+}
+
+/**
+ * Every problem with the quality checks an update appends: each new
+ * `qc-result` output points to a contained QuestionnaireResponse with an
+ * author and a time that answers each checklist item exactly once, with
+ * exactly one boolean, and nothing else, so no answer can be read two ways.
+ */
+export function checkNewQcResults(
+  previous: Task,
+  next: Task,
+  checklist: ChecklistItem[] | undefined,
+): Problem[] {
+  const problems: Problem[] = [];
+  for (const { at, response } of newQcRecords(previous, next)) {
+    const add = (message: string) =>
+      problems.push({ message, expression: `Task.output[${at}]` });
+    if (!response) {
+      add("A qc-result must reference a contained QuestionnaireResponse");
+      continue;
+    }
+    if (!response.author?.reference || !response.authored) {
+      add("A quality check needs its author and authored time");
+    }
+    const ids = (response.item ?? []).map((item) => item.linkId);
+    const twice = ids.filter((id, at) => ids.indexOf(id) !== at);
+    if (twice.length > 0) add(`Checklist item ${twice[0]} is answered twice`);
+    for (const item of response.item ?? []) {
+      const answers = item.answer ?? [];
+      if (
+        answers.length !== 1 || typeof answers[0].valueBoolean !== "boolean"
+      ) {
+        add(`Checklist item ${item.linkId} needs exactly one true or false`);
+      }
+      if (checklist && !checklist.some((c) => c.id === item.linkId)) {
+        add(`${item.linkId} is not an item of the checklist`);
+      }
+    }
+    const missing = checklist?.find((c) => !ids.includes(c.id));
+    if (missing) add(`Checklist item ${missing.id} is not answered`);
+  }
+  return problems;
+}
+
+/**
+ * The quality checks an update appends: the index of each new `qc-result`
+ * output and the contained record it points to, if there is one.
+ */
+export function newQcRecords(
+  previous: Task,
+  next: Task,
+): { at: number; response?: QuestionnaireResponse }[] {
+  const known = previous.output?.length ?? 0;
+  return (next.output ?? []).flatMap((output, at) =>
+    at >= known && isType(output, "qc-result")
+      ? [{ at, response: containedResponse(next, output) }]
+      : []
+  );
 }
 
 function containedResponse(

@@ -12,6 +12,7 @@ import type {
 } from "@medplum/fhirtypes";
 import type { Problem } from "./errors.ts";
 import {
+  checkNewQcResults,
   checkStageMove,
   hasReason,
   qcStage,
@@ -185,6 +186,7 @@ export function checkItemTaskChange(
       heldFrom: options.heldFrom,
     }),
     ...checkOutputsKept(previous, next),
+    ...checkNewQcResults(previous, next, qcStage(stages)?.checklist),
   ];
   const from = readStage(previous, system);
   if (FINAL_STATUSES.includes(previous.status)) {

@@ -2,6 +2,7 @@
  * Helpers of the FHIR router: responses in `application/fhir+json`,
  * permissions per resource type, and the audit record of a request.
  */
+import type { Task } from "@medplum/fhirtypes";
 import type { Context } from "hono";
 import type { AuditAction, AuditRecord } from "../domain/audit.ts";
 import { fail } from "../domain/errors.ts";
@@ -9,6 +10,12 @@ import type { Visibility } from "../domain/resources.ts";
 import { PRACTICE_SYSTEM } from "../domain/audit.ts";
 import { can, type Permission } from "../domain/roles.ts";
 import { allows, letterOf } from "../domain/smart_scopes.ts";
+import {
+  changedElements,
+  TASK_PERMISSIONS,
+  TASK_WRITE_NAMES,
+  taskWriteNeeds,
+} from "../domain/task_access.ts";
 import { ON_BEHALF_OF } from "./client_caller.ts";
 import { FHIR_ID, type Resource } from "../fhir/types.ts";
 import type { AppDeps, AppEnv, Caller } from "./env.ts";
@@ -72,19 +79,29 @@ const AREA: Record<string, "case" | "patient" | "directory"> = {
 
 /** Throws 403 unless the caller's role may `verb` resources of `type`. */
 export function requirePermission(caller: Caller, type: string, verb: Verb) {
+  const role = caller.user.role;
   // A work authorization is evidence of what the dentist signed: it is
   // corrected by a new one, never deleted, whoever asks.
   if (type === "Provenance" && verb === "delete") {
     throw fail.forbidden("A work authorization is never deleted");
   }
+  // Which Task write a caller may make depends on the write itself
+  // (requireTaskWrite); here, only whether they may make any. A delete
+  // is not a write of the workflow: it needs case:delete below.
+  if (type === "Task" && (verb === "create" || verb === "update")) {
+    if (TASK_PERMISSIONS.some((p) => can(role, p))) return;
+    throw fail.forbidden(`The ${role} role may not ${verb} Task`);
+  }
+  // Taking a Task out of the case is the lab's, like the work it records.
+  if (type === "Task" && verb === "delete" && !can(role, "task:edit")) {
+    throw fail.forbidden(`The ${role} role may not delete Task`);
+  }
   // Writing a work authorization is signing it: the dentist's alone.
   const permission: Permission = type === "Provenance" && verb !== "read"
     ? "case:authorize"
     : `${AREA[type]}:${verb}` as Permission;
-  if (!can(caller.user.role, permission)) {
-    throw fail.forbidden(
-      `The ${caller.user.role} role may not ${verb} ${type}`,
-    );
+  if (!can(role, permission)) {
+    throw fail.forbidden(`The ${role} role may not ${verb} ${type}`);
   }
   // A practice system signs for a dentist only when it names one.
   if (
@@ -113,18 +130,45 @@ export function requireScope(caller: Caller, type: string, subtype: string) {
   );
 }
 
-/** Throws 403 unless the caller may change `type` (or only a Task's status). */
+/**
+ * Throws 403 unless the caller may change records of `type`; for a Task,
+ * which change it may make is {@link requireTaskWrite}'s to decide.
+ */
 export function requireUpdate(caller: Caller, type: string) {
-  if (!statusOnly(caller, type)) requirePermission(caller, type, "update");
+  requirePermission(caller, type, "update");
 }
 
-/** Whether the caller may only change a Task's status fields. */
-export function statusOnly(caller: Caller, type: string): boolean {
-  return type === "Task" && !can(caller.user.role, "case:update") &&
-    can(caller.user.role, "case:update_status");
+/**
+ * Throws 403 unless the caller's role grants what this Task write needs
+ * (a create when `previous` is undefined). The lab's work by a role
+ * without `task:edit` changes only a Task's status elements; the
+ * practice's writes are narrower still (domain/task_access.ts).
+ */
+export function requireTaskWrite(
+  caller: Caller,
+  previous: Task | undefined,
+  next: Task,
+) {
+  const role = caller.user.role;
+  const needed = taskWriteNeeds(previous, next);
+  if (!can(role, needed)) {
+    throw fail.forbidden(
+      `The ${role} role may not ${TASK_WRITE_NAMES[needed]}`,
+    );
+  }
+  if (previous && needed === "task:work" && !can(role, "task:edit")) {
+    const other = changedElements(previous, next).find((e) =>
+      !STATUS_FIELDS.has(e)
+    );
+    if (other) {
+      throw fail.forbidden(
+        `The ${role} role may change only the status of a Task, not ${other}`,
+      );
+    }
+  }
 }
 
-// A technician "updates case status": these Task elements and nothing else.
+// The status elements of a Task: the lab's work on it, nothing of the order.
 const STATUS_FIELDS = new Set([
   "status",
   "businessStatus",
@@ -140,34 +184,6 @@ const STATUS_FIELDS = new Set([
   // (domain/enclosures.ts).
   "input",
 ]);
-
-/**
- * Refuses a Task change that touches more than its status elements. The
- * server sets `meta.versionId` and `meta.lastUpdated` itself, so a client
- * echoing stale values is no change; security labels and tags are.
- */
-export function checkStatusOnlyChange(previous: Resource, next: Resource) {
-  const before = withoutServerMeta(previous);
-  const after = withoutServerMeta(next);
-  const fields = new Set([...Object.keys(before), ...Object.keys(after)]);
-  for (const field of fields) {
-    if (STATUS_FIELDS.has(field)) continue;
-    if (JSON.stringify(before[field]) !== JSON.stringify(after[field])) {
-      throw fail.forbidden(
-        `A technician may change only the status of a Task, not ${field}`,
-      );
-    }
-  }
-}
-
-function withoutServerMeta(resource: Resource): Record<string, unknown> {
-  const { meta, ...rest } = resource as Resource & { meta?: object };
-  const { versionId: _v, lastUpdated: _l, ...kept } = (meta ?? {}) as Record<
-    string,
-    unknown
-  >;
-  return Object.keys(kept).length > 0 ? { ...rest, meta: kept } : rest;
-}
 
 /** What a dentist may see: their practice's records. */
 export function visibilityOf(caller: Caller): Visibility {

@@ -4,10 +4,12 @@
  * same checks: the resource's structure, its references, the caller's
  * role, the dental case rules, and one audited commit.
  */
+import type { Task } from "@medplum/fhirtypes";
 import type { Context } from "hono";
 import { auditRecord } from "../domain/audit.ts";
 import { prepareCreate, prepareUpdate } from "../domain/case_hooks.ts";
 import { checkNewTask } from "../domain/case_workflow.ts";
+import { checkNewChildTask, checkQcSigners } from "../domain/task_links.ts";
 import { fail, LhcmsError, type Problem } from "../domain/errors.ts";
 import { resolveReferences } from "../domain/references.ts";
 import { describeScanAttachments } from "../domain/scan_documents.ts";
@@ -25,12 +27,11 @@ import {
 import type { AppDeps, AppEnv } from "./env.ts";
 import {
   auditDraft,
-  checkStatusOnlyChange,
   fhirBase,
   patientOf,
   requirePermission,
+  requireTaskWrite,
   requireUpdate,
-  statusOnly,
   visibilityOf,
 } from "./fhir_support.ts";
 
@@ -55,7 +56,10 @@ export async function storeCreate(
   requirePermission(caller, resource.resourceType, "create");
   delete resource.id;
   checkResource(resource);
-  if (resource.resourceType === "Task") checkNewTask(resource);
+  if (resource.resourceType === "Task") {
+    requireTaskWrite(caller, undefined, resource);
+    checkNewTask(resource);
+  }
   const base = fhirBase(deps, c, lab);
   relativiseReferences(resource, base);
   const visibility = visibilityOf(caller);
@@ -67,6 +71,9 @@ export async function storeCreate(
   );
   if (resource.resourceType === "DocumentReference") {
     await describeScanAttachments(deps, lab, resource, base, visibility);
+  }
+  if (resource.resourceType === "Task") {
+    await checkNewChildTask(deps, lab, resource);
   }
   return await createWithRules(deps, c, lab, resource, {
     practice,
@@ -157,7 +164,6 @@ export async function storeUpdate(
 ): Promise<Written> {
   const caller = c.var.caller;
   const type = resource.resourceType;
-  const limited = statusOnly(caller, type);
   requireUpdate(caller, type);
   checkResource(resource);
   const base = fhirBase(deps, c, lab);
@@ -182,7 +188,10 @@ export async function storeUpdate(
     now,
     ifMatch: options.ifMatch,
     review: async (previous, next) => {
-      if (limited) checkStatusOnlyChange(previous, next);
+      if (next.resourceType === "Task") {
+        requireTaskWrite(caller, previous as Task, next);
+        await checkQcSigners(deps, lab, previous as Task, next);
+      }
       const prepared = await prepareUpdate(deps, lab, previous, next, {
         now,
         practice: visibility.practice,

@@ -86,7 +86,6 @@ export function crownTask(
       }],
       text: "Fabricate crown",
     },
-    businessStatus: { text: "Sent to lab" },
     description: "Crown on tooth 36, monolithic zirconia, shade A2",
     focus: { reference: serviceRequest },
     for: { reference: patient },

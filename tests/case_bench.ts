@@ -50,8 +50,11 @@ export function put(client: Client, resource: Resource): Promise<any> {
   });
 }
 
-/** Asserts a 422 OperationOutcome whose issues match `pattern`. */
-export async function refusedWith(pending: Promise<unknown>, pattern: RegExp) {
+/** Asserts a refusal with `status` and an OperationOutcome; returns it. */
+export async function refusedBy(
+  pending: Promise<unknown>,
+  status: number,
+): Promise<any> {
   let response: any;
   try {
     await pending;
@@ -60,10 +63,16 @@ export async function refusedWith(pending: Promise<unknown>, pattern: RegExp) {
     response = error.response;
   }
   assert.ok(response, "the server accepted what it should refuse");
-  assert.equal(response.status, 422, JSON.stringify(response.data));
+  assert.equal(response.status, status, JSON.stringify(response.data));
   assert.equal(response.data.resourceType, "OperationOutcome");
-  assert.equal(response.data.issue[0].code, "processing");
-  assert.match(JSON.stringify(response.data.issue), pattern);
+  return response.data;
+}
+
+/** Asserts a 422 OperationOutcome whose issues match `pattern`. */
+export async function refusedWith(pending: Promise<unknown>, pattern: RegExp) {
+  const outcome = await refusedBy(pending, 422);
+  assert.equal(outcome.issue[0].code, "processing");
+  assert.match(JSON.stringify(outcome.issue), pattern);
 }
 
 /** The resources of a searchset or history Bundle, in its order. */

@@ -531,7 +531,7 @@ Deno.test("[case events] try-ins and enclosures are append-only logs on the item
         server.url,
         "POST",
         "/fhir/acme/Task",
-        acme.tokens.dentist,
+        acme.tokens.lab_admin,
         recordDeparture({ ...rest, status: "requested" }, { code: "model" }),
       );
       names(fhirBody(res, 422), /Task\.output\[0\]/);

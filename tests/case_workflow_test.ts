@@ -188,7 +188,7 @@ Deno.test("[workflow] a stage Task of an item is completed without the item's ga
     assert.equal(detach.body.issue[0].expression[0], "Task.partOf");
     const attach = await put(
       { ...item, partOf: [{ reference: `Task/${stage.id}` }] },
-      dentist,
+      acme.tokens.lab_admin,
     );
     assert.equal(attach.status, 422);
     assert.equal(attach.body.issue[0].expression[0], "Task.partOf");

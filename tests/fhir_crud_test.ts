@@ -46,7 +46,8 @@ const CHANGE: Record<string, object> = {
   Practitioner: { active: false },
   Patient: { gender: "male" },
   ServiceRequest: { priority: "urgent" },
-  Task: { status: "accepted" },
+  // The dentist's one change of an order: withdrawing it before work starts.
+  Task: { status: "cancelled", statusReason: { text: "Sent elsewhere" } },
 };
 const TYPES = Object.keys(CHANGE);
 

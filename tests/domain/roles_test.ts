@@ -15,8 +15,12 @@ const PERMISSIONS: Permission[] = [
   "case:create",
   "case:read",
   "case:update",
-  "case:update_status",
   "case:authorize",
+  "task:order",
+  "task:withdraw",
+  "task:answer",
+  "task:work",
+  "task:edit",
   "patient:create",
   "patient:read",
   "patient:update",
@@ -29,20 +33,33 @@ const PERMISSIONS: Permission[] = [
 ];
 
 const CLINICAL = PERMISSIONS.filter((p) =>
-  !p.startsWith("a") && !p.startsWith("catalog") && p !== "case:authorize"
+  /^(case|patient|directory):/.test(p) && p !== "case:authorize"
 );
 
+// The practice's own decisions; no lab role makes them.
+const PRACTICE_ONLY: Permission[] = [
+  "case:authorize",
+  "task:withdraw",
+  "task:answer",
+];
+
+const LAB = [...CLINICAL, "task:order", "task:work", "task:edit"] as const;
+
 const EXPECTED: Record<Role, Permission[]> = {
-  admin: PERMISSIONS.filter((p) => p !== "case:authorize"),
-  lab_admin: [...CLINICAL, "catalog:manage"],
+  admin: PERMISSIONS.filter((p) => !PRACTICE_ONLY.includes(p)),
+  lab_admin: PERMISSIONS.filter((p) =>
+    (LAB as readonly string[]).includes(p) || p === "catalog:manage"
+  ),
   lab_technician: [
     "case:read",
-    "case:update_status",
+    "task:work",
     "patient:read",
     "directory:read",
   ],
   dentist: PERMISSIONS.filter((p) =>
-    CLINICAL.includes(p) || p === "case:authorize"
+    CLINICAL.includes(p) ||
+    ["case:authorize", "task:order", "task:withdraw", "task:answer"]
+      .includes(p)
   ),
   compliance_officer: ["audit:read"],
   viewer: ["case:read", "patient:read", "directory:read"],
@@ -86,7 +103,22 @@ Deno.test("[roles] safeguards hold whatever else the matrix says", async (t) => 
           assert.equal(can(role, p), false, `${role} ${p}`);
         }
       }
-      assert.equal(can("viewer", "case:update_status"), false);
+      for (const p of PERMISSIONS.filter((p) => p.startsWith("task:"))) {
+        assert.equal(can("viewer", p), false, p);
+      }
+    },
+  );
+
+  await t.step(
+    "the lab's work is not the practice's, nor the practice's answers the lab's",
+    () => {
+      assert.deepEqual(
+        ROLES.filter((r) => can(r, "task:work")),
+        ["admin", "lab_admin", "lab_technician"],
+      );
+      for (const p of PRACTICE_ONLY) {
+        assert.deepEqual(ROLES.filter((r) => can(r, p)), ["dentist"], p);
+      }
     },
   );
 });

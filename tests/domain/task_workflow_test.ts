@@ -3,7 +3,11 @@
  * list written out by hand, so a slip in the TRANSITIONS table fails here.
  */
 import assert from "node:assert/strict";
-import type { Task } from "@medplum/fhirtypes";
+import type {
+  QuestionnaireResponse,
+  QuestionnaireResponseItem,
+  Task,
+} from "@medplum/fhirtypes";
 import type { Problem } from "../../domain/errors.ts";
 import {
   checkStageList,
@@ -278,6 +282,30 @@ Deno.test("[workflow] the quality check gates the ship stage", async (t) => {
     const anonymous = structuredClone(ok);
     delete (anonymous.contained![0] as { author?: unknown }).author;
     assert.equal(readQcResult(anonymous, QC_LIST)?.passed, false);
+  });
+  await t.step("an item answered twice, or twice over, is not a pass", () => {
+    const ok = passed(checking);
+    const withItems = (item: QuestionnaireResponseItem[]) => ({
+      ...ok,
+      contained: [{ ...ok.contained![0], item } as QuestionnaireResponse],
+    });
+    const [fit, shade] = (ok.contained![0] as QuestionnaireResponse).item!;
+    const doubled = withItems([
+      fit,
+      { ...shade, answer: [{ valueBoolean: true }, { valueBoolean: false }] },
+    ]);
+    const repeated = withItems([
+      fit,
+      { ...shade, answer: [{ valueBoolean: false }] },
+      shade,
+    ]);
+    for (const ambiguous of [doubled, repeated]) {
+      assert.equal(readQcResult(ambiguous, QC_LIST)?.passed, false);
+      assert.match(
+        JSON.stringify(change(checking, ambiguous)),
+        /shade (needs exactly one true or false|is answered twice)/,
+      );
+    }
   });
   await t.step("a rework voids the earlier pass", () => {
     const ok = passed(checking);
