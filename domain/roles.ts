@@ -81,9 +81,12 @@ const DELETE_ALL: Permission[] = [
   "directory:delete",
 ];
 
+// The lab may also call off an order it has not started (a duplicate, a
+// case the practice cancelled by phone), as the practice may.
 const LAB_WORK: Permission[] = [
   ...PRACTICE_RECORDS,
   "task:order",
+  "task:withdraw",
   "task:work",
   "task:edit",
 ];

@@ -96,7 +96,7 @@ Deno.test("[case rules] a Task of a case starts at the beginning, once per item,
         refused(res, "Task.businessStatus", /no stage/);
         refused(res, "Task.output", /no output/);
         refused(
-          await send(server, dentist, "POST", {
+          await send(server, lab, "POST", {
             ...itemTask(crown, patient.id),
             status: "rejected",
             statusReason: { text: "no" },

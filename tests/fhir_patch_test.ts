@@ -36,6 +36,8 @@ Deno.test("[patch] a practice and the bench change a case without resending it",
     const acme = await setupLab(server, "acme");
     const practice = fhirClient(server, "acme", acme.tokens.dentist);
     const bench = fhirClient(server, "acme", acme.tokens.lab_technician);
+    // A Task's other elements are the lab's to edit (README, Roles).
+    const labAdmin = fhirClient(server, "acme", acme.tokens.lab_admin);
     const { crown, task } = await crownCase(practice, "acme");
     const jsonPatch = (client: any, id: string, ops: unknown[], headers = {}) =>
       answer(client.patch({
@@ -206,13 +208,13 @@ Deno.test("[patch] a practice and the bench change a case without resending it",
     await t.step(
       "Prefer: return=minimal leaves the body out, return=OperationOutcome gives one",
       async () => {
-        const minimal = await jsonPatch(practice, task.id, [
+        const minimal = await jsonPatch(labAdmin, task.id, [
           { op: "add", path: "/description", value: "Crown 36" },
         ], { Prefer: "return=minimal" });
         assert.equal(minimal.status, 200);
         assert.deepEqual({ ...minimal.body }, {});
         assert.equal(minimal.headers.get("ETag"), 'W/"4"');
-        const outcome = await jsonPatch(practice, task.id, [
+        const outcome = await jsonPatch(labAdmin, task.id, [
           { op: "replace", path: "/description", value: "Crown 36, zirconia" },
         ], { Prefer: "return=OperationOutcome" });
         assert.equal(outcome.status, 200);

@@ -15,6 +15,7 @@ const PERMISSIONS: Permission[] = [
   "case:create",
   "case:read",
   "case:update",
+  "case:delete",
   "case:authorize",
   "task:order",
   "task:withdraw",
@@ -24,9 +25,11 @@ const PERMISSIONS: Permission[] = [
   "patient:create",
   "patient:read",
   "patient:update",
+  "patient:delete",
   "directory:create",
   "directory:read",
   "directory:update",
+  "directory:delete",
   "audit:read",
   "catalog:manage",
   "admin:manage",
@@ -37,13 +40,15 @@ const CLINICAL = PERMISSIONS.filter((p) =>
 );
 
 // The practice's own decisions; no lab role makes them.
-const PRACTICE_ONLY: Permission[] = [
-  "case:authorize",
-  "task:withdraw",
-  "task:answer",
-];
+const PRACTICE_ONLY: Permission[] = ["case:authorize", "task:answer"];
 
-const LAB = [...CLINICAL, "task:order", "task:work", "task:edit"] as const;
+const LAB = [
+  ...CLINICAL,
+  "task:order",
+  "task:withdraw",
+  "task:work",
+  "task:edit",
+] as const;
 
 const EXPECTED: Record<Role, Permission[]> = {
   admin: PERMISSIONS.filter((p) => !PRACTICE_ONLY.includes(p)),
