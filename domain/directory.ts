@@ -8,7 +8,8 @@ import { addDefaultCatalog } from "./catalog.ts";
 import { fail } from "./errors.ts";
 import type { KeyRing } from "./crypto.ts";
 import { keys } from "./kv_keys.ts";
-import { hashPassword, passwordProblem } from "./passwords.ts";
+import { passwordProblem } from "./password_policy.ts";
+import { hashPassword, needsRehash } from "./passwords.ts";
 import { isRole, type Role } from "./roles.ts";
 import { endAllSessions } from "./sessions.ts";
 
@@ -175,7 +176,7 @@ export async function createUser(
   if (typeof username !== "string" || !USERNAME_PATTERN.test(username)) {
     throw fail.invalid("username must be 1-64 letters, digits or . _ @ -");
   }
-  const problem = passwordProblem(input.password);
+  const problem = passwordProblem(input.password, username);
   if (problem) throw fail.invalid(`Cannot create user: ${problem}`);
   if (!isRole(input.role)) throw fail.invalid("role is not a known role");
 
@@ -262,6 +263,50 @@ export async function updateUser(
   }
   if (user.disabled) await endAllSessions(kv, username);
   return publicUser(user);
+}
+
+/**
+ * Replaces a stored hash made with weaker Argon2id parameters than today's,
+ * at a sign-in that has just proved the password. A lost race (the user
+ * changed meanwhile) leaves the old hash for the next sign-in.
+ */
+export async function rehashIfOutdated(
+  kv: Deno.Kv,
+  entry: Deno.KvEntry<User>,
+  password: string,
+): Promise<boolean> {
+  if (!needsRehash(entry.value.passwordHash)) return false;
+  const passwordHash = await hashPassword(password);
+  const result = await kv.atomic().check(entry)
+    .set(entry.key, { ...entry.value, passwordHash })
+    .commit();
+  return result.ok;
+}
+
+/**
+ * Sets a new password (checked like a new user's) and ends every session
+ * of the user, committing `audit` with the change.
+ */
+export async function setPassword(
+  kv: Deno.Kv,
+  username: string,
+  password: unknown,
+  audit: AuditRecord,
+): Promise<void> {
+  const problem = passwordProblem(password, username);
+  if (problem) throw fail.invalid(`Cannot change the password: ${problem}`);
+  const entry = await kv.get<User>(keys.user(username));
+  if (entry.value === null) {
+    throw fail.notFound(`User ${username} is not known`);
+  }
+  const passwordHash = await hashPassword(password as string);
+  const op = kv.atomic().check(entry)
+    .set(entry.key, { ...entry.value, passwordHash });
+  addPendingAudit(op, { ...audit, entity: { type: "User", id: username } });
+  if (!(await op.commit()).ok) {
+    throw fail.conflict(`Cannot change user ${username}: it changed meanwhile`);
+  }
+  await endAllSessions(kv, username);
 }
 
 /** The user without its password hash. */

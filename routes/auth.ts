@@ -9,7 +9,7 @@ import {
   auditRecord,
   commitAudit,
 } from "../domain/audit.ts";
-import { type User } from "../domain/directory.ts";
+import { rehashIfOutdated, type User } from "../domain/directory.ts";
 import { fail, LhcmsError } from "../domain/errors.ts";
 import { keys } from "../domain/kv_keys.ts";
 import {
@@ -384,12 +384,16 @@ async function checkCredentials(
     await burnVerification(password || "x");
     return {};
   }
-  const user = (await deps.kv.get<User>(keys.user(username))).value;
+  const entry = await deps.kv.get<User>(keys.user(username));
+  const user = entry.value;
   if (!user) {
     await burnVerification(password);
     return {};
   }
   const ok = await verifyPassword(password, user.passwordHash);
+  if (ok) {
+    await rehashIfOutdated(deps.kv, entry as Deno.KvEntry<User>, password);
+  }
   return {
     user: ok && !user.disabled ? user : undefined,
     account: user.username,
