@@ -110,6 +110,7 @@ export async function start(
     clock: options.clock ?? (() => new Date()),
     sessionLimits: DEFAULT_SESSION_LIMITS,
     mfa: config.mfa,
+    lockout: config.lockout,
     auditWake: (scope) => waker.wake(scope),
     publicUrl: config.publicUrl,
     version: VERSION,

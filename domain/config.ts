@@ -27,6 +27,8 @@ export interface Config {
   publicUrl?: string;
   /** Whether every person must sign in with a TOTP second factor. */
   mfa: "required" | "optional";
+  /** When failed sign-ins lock an account, and for how long. */
+  lockout: { threshold: number; minutes: number };
 }
 
 type Env = Record<string, string | undefined>;
@@ -45,6 +47,22 @@ export function loadConfig(env: Env): Config {
     tls: parseTls(env.LHCMS_TLS_CERT, env.LHCMS_TLS_KEY),
     publicUrl: parsePublicUrl(env.LHCMS_PUBLIC_URL),
     mfa: parseMfa(env.LHCMS_MFA),
+    lockout: {
+      threshold: parseWhole(
+        env.LHCMS_LOCKOUT_THRESHOLD,
+        "LHCMS_LOCKOUT_THRESHOLD",
+        10,
+        1,
+        1000,
+      ),
+      minutes: parseWhole(
+        env.LHCMS_LOCKOUT_MINUTES,
+        "LHCMS_LOCKOUT_MINUTES",
+        15,
+        1,
+        10080,
+      ),
+    },
   };
 }
 
@@ -55,6 +73,24 @@ function parsePort(value: string | undefined): number {
     throw new ConfigError("PORT", "must be a whole number from 0 to 65535");
   }
   return port;
+}
+
+function parseWhole(
+  value: string | undefined,
+  variable: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined || value === "") return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < min || n > max) {
+    throw new ConfigError(
+      variable,
+      `must be a whole number from ${min} to ${max}`,
+    );
+  }
+  return n;
 }
 
 function parseMasterKey(value: string | undefined): Uint8Array | undefined {

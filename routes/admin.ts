@@ -22,6 +22,7 @@ import { fail } from "../domain/errors.ts";
 import { keys } from "../domain/kv_keys.ts";
 import { resetMfa } from "../domain/mfa.ts";
 import { can, isRole } from "../domain/roles.ts";
+import { unlockAccount } from "../domain/sign_in_throttle.ts";
 import type { AppDeps, AppEnv } from "./env.ts";
 import { authenticate, network, requireFreshMfa } from "./middleware.ts";
 
@@ -132,6 +133,27 @@ export function adminRoutes(deps: AppDeps) {
     );
     deps.auditWake("system");
     return c.json({ username, reset: hadFactor, sessions_ended: true });
+  });
+  // Lifts a sign-in lockout before it expires; no step-up, as it grants
+  // nothing the password and code do not.
+  app.post("/users/:username/unlock", async (c) => {
+    const username = c.req.param("username");
+    if (!isUsername(username)) throw fail.notFound("No such user");
+    if ((await deps.kv.get(keys.user(username))).value === null) {
+      throw fail.notFound(`User ${username} is not known`);
+    }
+    const record = {
+      ...adminAudit(c, deps.clock(), "update"),
+      subtype: "unlock",
+      entity: { type: "User", id: username },
+    };
+    const hadFailures = await unlockAccount(
+      deps.kv,
+      username,
+      (op) => addPendingAudit(op, record),
+    );
+    deps.auditWake("system");
+    return c.json({ username, unlocked: hadFailures });
   });
   app.get("/users", async (c) => {
     const users = await listAll<User>(deps.kv, keys.users());

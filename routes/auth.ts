@@ -9,7 +9,7 @@ import {
   auditRecord,
   commitAudit,
 } from "../domain/audit.ts";
-import { rehashIfOutdated, type User } from "../domain/directory.ts";
+import { isUsername, type User } from "../domain/directory.ts";
 import { fail, LhcmsError } from "../domain/errors.ts";
 import { keys } from "../domain/kv_keys.ts";
 import {
@@ -17,18 +17,25 @@ import {
   type Enrollment,
   ENROLLMENT_SECONDS,
   enrollmentKey,
+  type FactorCheck,
   type MfaRecord,
   newEnrollmentToken,
   showSecret,
   spendFactor,
 } from "../domain/mfa.ts";
-import { burnVerification, verifyPassword } from "../domain/passwords.ts";
+import { checkCredentials } from "../domain/credentials.ts";
 import {
   addEndSession,
   addSession,
   endSession,
   newSession,
 } from "../domain/sessions.ts";
+import {
+  addClearAccount,
+  enterGate,
+  recordFailure,
+  throttleKeys,
+} from "../domain/sign_in_throttle.ts";
 import { ACCESS_TOKEN_SECONDS } from "../domain/tokens.ts";
 import type { AppDeps, AppEnv } from "./env.ts";
 import { authenticate, authenticatedCaller, network } from "./middleware.ts";
@@ -41,14 +48,38 @@ export function authRoutes(deps: AppDeps) {
     const body = await c.req.json().catch(() => null);
     const username = typeof body?.username === "string" ? body.username : "";
     const password = typeof body?.password === "string" ? body.password : "";
-    const { user, account } = await checkCredentials(deps, username, password);
     const now = deps.clock();
+    const gate = await enterGate(
+      deps.kv,
+      await throttleKeys(username, network(c).address ?? "unknown"),
+      now.getTime(),
+      deps.lockout,
+    );
+    if (!gate.open) {
+      return await refuseThrottled(c, deps, gate.retryAfterMs, username, now);
+    }
+    const { user, account } = await checkCredentials(
+      deps.kv,
+      username,
+      password,
+    );
     // An unknown name may be a password typed in the wrong field: not recorded.
     const audit = authAudit(c, now, account ?? "unknown-user", user?.role);
-
-    if (!user) {
-      await commitAudit(deps.kv, audit("login-failed", "invalid_credentials"));
+    const failed = async (reason: string) => {
+      await recordFailure(
+        deps.kv,
+        gate.keys,
+        now.getTime(),
+        deps.lockout,
+        audit("login-failed", reason),
+      );
       deps.auditWake("system");
+    };
+
+    // A locked account answers exactly as a wrong password does, even to
+    // the right one, and costs the same Argon2id verification.
+    if (!user || gate.locked) {
+      await failed(gate.locked ? "account_locked" : "invalid_credentials");
       throw fail.unauthenticated("Username or password is incorrect");
     }
     const mfa = await deps.kv.get<MfaRecord>(keys.mfa(user.username));
@@ -80,6 +111,7 @@ export function authRoutes(deps: AppDeps) {
         deps.sessionLimits,
       );
       const op = addSession(deps.kv.atomic(), session, deps.sessionLimits);
+      addClearAccount(op, gate.keys);
       addPendingAudit(op, audit("login"));
       await op.commit();
       deps.auditWake("system");
@@ -101,10 +133,17 @@ export function authRoutes(deps: AppDeps) {
       now,
       (op, recoveryUsed) => {
         addSession(op, session, deps.sessionLimits);
+        addClearAccount(op, gate.keys);
         addPendingAudit(op, audit("login"));
         if (recoveryUsed) addPendingAudit(op, audit("mfa-recovery-used"));
       },
     );
+    if (!check.ok && check.reason === "mfa_invalid") {
+      // A wrong code counts like a wrong password: guessing six digits
+      // must be as slow as guessing the password.
+      await failed(check.reason);
+      throw factorError(check.reason);
+    }
     if (!check.ok) {
       await commitAudit(deps.kv, audit("login-failed", check.reason));
       deps.auditWake("system");
@@ -240,6 +279,23 @@ export function authRoutes(deps: AppDeps) {
     const { user, session: old } = c.var.caller;
     const now = deps.clock();
     const audit = authAudit(c, now, user.username, user.role);
+    // Guessing a step-up code with a stolen token counts like guessing at
+    // sign-in: same counters, same waits, same lock.
+    const gate = await enterGate(
+      deps.kv,
+      await throttleKeys(user.username, network(c).address ?? "unknown"),
+      now.getTime(),
+      deps.lockout,
+    );
+    if (!gate.open) {
+      return await refuseThrottled(
+        c,
+        deps,
+        gate.retryAfterMs,
+        user.username,
+        now,
+      );
+    }
     const mfa = await deps.kv.get<MfaRecord>(keys.mfa(user.username));
     if (mfa.value === null) {
       await commitAudit(
@@ -261,20 +317,34 @@ export function authRoutes(deps: AppDeps) {
       createdAt: old.createdAt,
       expiresAt: old.expiresAt,
     };
-    const check = await spendFactor(
-      deps.kv,
-      deps.keyRing,
-      mfa as Deno.KvEntry<MfaRecord>,
-      user.username,
-      body ?? {},
-      now,
-      (op, recoveryUsed) => {
-        addEndSession(op, old);
-        addSession(op, session, deps.sessionLimits);
-        addPendingAudit(op, audit("mfa-step-up"));
-        if (recoveryUsed) addPendingAudit(op, audit("mfa-recovery-used"));
-      },
-    );
+    const check: FactorCheck = gate.locked
+      ? { ok: false, reason: "mfa_invalid" }
+      : await spendFactor(
+        deps.kv,
+        deps.keyRing,
+        mfa as Deno.KvEntry<MfaRecord>,
+        user.username,
+        body ?? {},
+        now,
+        (op, recoveryUsed) => {
+          addEndSession(op, old);
+          addSession(op, session, deps.sessionLimits);
+          addPendingAudit(op, audit("mfa-step-up"));
+          if (recoveryUsed) addPendingAudit(op, audit("mfa-recovery-used"));
+        },
+      );
+    if (!check.ok && check.reason === "mfa_invalid") {
+      const reason = gate.locked ? "account_locked" : check.reason;
+      await recordFailure(
+        deps.kv,
+        gate.keys,
+        now.getTime(),
+        deps.lockout,
+        audit("mfa-step-up-failed", reason),
+      );
+      deps.auditWake("system");
+      throw factorError(check.reason);
+    }
     if (!check.ok) {
       await commitAudit(deps.kv, audit("mfa-step-up-failed", check.reason));
       deps.auditWake("system");
@@ -316,6 +386,35 @@ export function authRoutes(deps: AppDeps) {
   });
 
   return app;
+}
+
+/**
+ * 429 with Retry-After for an attempt made before its wait is over; it is
+ * audited but not evaluated, so it does not count as a failure.
+ */
+async function refuseThrottled(
+  c: Context,
+  deps: AppDeps,
+  retryAfterMs: number,
+  username: string,
+  now: Date,
+) {
+  const known = isUsername(username) &&
+    (await deps.kv.get(keys.user(username))).value !== null;
+  await commitAudit(
+    deps.kv,
+    authAudit(c, now, known ? username : "unknown-user")(
+      "login-failed",
+      "throttled",
+    ),
+  );
+  deps.auditWake("system");
+  const seconds = Math.ceil(retryAfterMs / 1000);
+  c.header("Retry-After", String(seconds));
+  return c.json({
+    error: "too_many_requests",
+    message: `Too many failed sign-ins: try again in ${seconds} s`,
+  }, 429);
 }
 
 async function tokenBody(
@@ -368,34 +467,4 @@ async function liveEnrollment(deps: AppDeps, token: string, now: Date) {
     throw enrollmentGone();
   }
   return entry;
-}
-
-/**
- * `user` when the password is right and the account enabled; `account` when
- * the username exists at all. Every path costs one Argon2id verification,
- * so timing does not tell an unknown user from a wrong password.
- */
-async function checkCredentials(
-  deps: AppDeps,
-  username: string,
-  password: string,
-): Promise<{ user?: User; account?: string }> {
-  if (!username || !password || username.length > 64 || password.length > 256) {
-    await burnVerification(password || "x");
-    return {};
-  }
-  const entry = await deps.kv.get<User>(keys.user(username));
-  const user = entry.value;
-  if (!user) {
-    await burnVerification(password);
-    return {};
-  }
-  const ok = await verifyPassword(password, user.passwordHash);
-  if (ok) {
-    await rehashIfOutdated(deps.kv, entry as Deno.KvEntry<User>, password);
-  }
-  return {
-    user: ok && !user.disabled ? user : undefined,
-    account: user.username,
-  };
 }

@@ -3,6 +3,7 @@ import type { AuditScope } from "../domain/kv_keys.ts";
 import type { KeyRing } from "../domain/crypto.ts";
 import type { Logger } from "../domain/log.ts";
 import type { MfaMode } from "../domain/mfa.ts";
+import type { LockoutPolicy } from "../domain/sign_in_throttle.ts";
 import type { Session, SessionLimits } from "../domain/sessions.ts";
 import type { TokenService } from "../domain/tokens.ts";
 import type { User } from "../domain/directory.ts";
@@ -17,6 +18,8 @@ export interface AppDeps {
   sessionLimits: SessionLimits;
   /** `LHCMS_MFA`: whether a person without a second factor may sign in. */
   mfa: MfaMode;
+  /** `LHCMS_LOCKOUT_THRESHOLD`, `LHCMS_LOCKOUT_MINUTES`. */
+  lockout: LockoutPolicy;
   /** Tells the audit writer that a scope has pending records. */
   auditWake: (scope: AuditScope) => void;
   /** External base URL, when the server sits behind a proxy. */

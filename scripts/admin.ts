@@ -30,6 +30,7 @@ import { keys } from "../domain/kv_keys.ts";
 import type { Logger } from "../domain/log.ts";
 import { resetMfa } from "../domain/mfa.ts";
 import { isRole, ROLES } from "../domain/roles.ts";
+import { unlockAccount } from "../domain/sign_in_throttle.ts";
 import { openStore } from "../main.ts";
 
 /** A mistake in how the command was called. */
@@ -109,24 +110,38 @@ const COMMANDS: Record<string, Command> = {
       "\n      enrolls a new authenticator)",
     options: ["username"],
     required: ["username"],
-    run: async ({ kv, audit }, o) => {
+    run: async (store, o) => {
       const username = String(o.username);
-      if ((await kv.get(keys.user(username))).value === null) {
-        throw new UsageError(`No user ${username}`);
-      }
-      const hadFactor = await retryLocked((now) =>
-        resetMfa(kv, username, (op) =>
-          addPendingAudit(op, {
-            ...audit(now),
-            subtype: "mfa-reset",
-            action: "U",
-            entity: { type: "User", id: username },
-          }))
+      const hadFactor = await changeUser(
+        store,
+        username,
+        "mfa-reset",
+        (addAudit) => resetMfa(store.kv, username, addAudit),
       );
       return [
         hadFactor
           ? `Reset MFA of ${username}; their sessions ended`
           : `${username} had no MFA enrolled; their sessions ended`,
+      ];
+    },
+  },
+  unlock: {
+    usage: "unlock --username tina" +
+      "\n      (lifts a lockout after failed sign-ins before it expires)",
+    options: ["username"],
+    required: ["username"],
+    run: async (store, o) => {
+      const username = String(o.username);
+      const hadFailures = await changeUser(
+        store,
+        username,
+        "unlock",
+        (addAudit) => unlockAccount(store.kv, username, addAudit),
+      );
+      return [
+        hadFailures
+          ? `Unlocked ${username}: failed sign-ins forgotten`
+          : `${username} had no failed sign-ins to forget`,
       ];
     },
   },
@@ -157,6 +172,31 @@ const COMMANDS: Record<string, Command> = {
     },
   },
 };
+
+/**
+ * Runs `change` on an existing user; `change` commits the audit record
+ * (subtype `subtype`) that the callback it is given adds.
+ */
+async function changeUser<T>(
+  { kv, audit }: Store,
+  username: string,
+  subtype: string,
+  change: (addAudit: (op: Deno.AtomicOperation) => void) => Promise<T>,
+): Promise<T> {
+  if ((await kv.get(keys.user(username))).value === null) {
+    throw new UsageError(`No user ${username}`);
+  }
+  return await retryLocked((now) =>
+    change((op) =>
+      addPendingAudit(op, {
+        ...audit(now),
+        subtype,
+        action: "U",
+        entity: { type: "User", id: username },
+      })
+    )
+  );
+}
 
 function help(): string[] {
   return [

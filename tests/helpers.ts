@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { Client } from "fhir-kit-client";
 import * as OTPAuth from "otpauth";
 import { encodeBase64, loadConfig } from "../domain/config.ts";
+import type { AuditRecord } from "../domain/audit.ts";
 import { keys } from "../domain/kv_keys.ts";
 import { jsonLogger, type Logger } from "../domain/log.ts";
 import { start } from "../main.ts";
@@ -177,6 +178,23 @@ export async function login(
   return res.body.access_token;
 }
 
+/**
+ * Forgets every count of failed sign-ins, for tests whose subject is not
+ * throttling but that fail on purpose more than 5 times from 127.0.0.1.
+ */
+export async function forgetSignInFailures(server: TestServer) {
+  for (
+    const collection of [
+      "sign_in_failures_by_account",
+      "sign_in_failures_by_address",
+    ]
+  ) {
+    for await (const e of server.kv.list({ prefix: [collection] })) {
+      await server.kv.delete(e.key);
+    }
+  }
+}
+
 /** A plain HTTP call with an optional bearer token and JSON body. */
 export async function call(
   url: string,
@@ -308,6 +326,31 @@ export async function auditSettled(server: TestServer, timeoutMs = 5000) {
     }
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * The system audit records of one person, oldest first, as
+ * "subtype outcome [outcomeCode]" lines.
+ */
+export async function systemAuditOf(server: TestServer, who: string) {
+  await auditSettled(server);
+  const admin = await login(server.url, ADMIN.username, ADMIN.password);
+  const records: AuditRecord[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await call(
+      server.url,
+      "GET",
+      `/admin/audit-events${cursor ? `?cursor=${cursor}` : ""}`,
+      admin,
+    );
+    records.push(...page.body.records);
+    cursor = page.body.cursor;
+  } while (cursor);
+  return records.filter((r) => r.agent.who === who)
+    .map((r) =>
+      `${r.subtype} ${r.outcome}${r.outcomeCode ? ` ${r.outcomeCode}` : ""}`
+    );
 }
 
 /** Asserts the status and FHIR media type of a response; returns its body. */
