@@ -11,7 +11,7 @@ import { keys } from "./kv_keys.ts";
 import { passwordProblem } from "./password_policy.ts";
 import { hashPassword, needsRehash } from "./passwords.ts";
 import { isRole, type Role } from "./roles.ts";
-import { endAllSessions } from "./sessions.ts";
+import { endAllSessions, endingSessions } from "./sessions.ts";
 
 /** A dental laboratory: one tenant. */
 export interface Lab {
@@ -37,10 +37,12 @@ export interface User {
   practice?: string;
   disabled: boolean;
   createdAt: string;
+  /** Raised when all of the user's sessions end (`sessions.ts`). */
+  sessionGeneration?: number;
 }
 
 /** A user as shown to administrators: no password hash. */
-export type PublicUser = Omit<User, "passwordHash">;
+export type PublicUser = Omit<User, "passwordHash" | "sessionGeneration">;
 
 const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -243,8 +245,9 @@ export async function updateUser(
   if (entry.value === null) {
     throw fail.notFound(`User ${username} is not known`);
   }
-  const user: User = { ...entry.value };
+  let user: User = { ...entry.value };
   if (change.disabled !== undefined) user.disabled = change.disabled;
+  if (change.disabled) user = endingSessions(user);
   if (change.role !== undefined && change.role !== user.role) {
     const practice = user.practice;
     delete user.practice;
@@ -301,7 +304,7 @@ export async function setPassword(
   }
   const passwordHash = await hashPassword(password as string);
   const op = kv.atomic().check(entry)
-    .set(entry.key, { ...entry.value, passwordHash });
+    .set(entry.key, endingSessions({ ...entry.value, passwordHash }));
   addPendingAudit(op, { ...audit, entity: { type: "User", id: username } });
   if (!(await op.commit()).ok) {
     throw fail.conflict(`Cannot change user ${username}: it changed meanwhile`);
@@ -309,9 +312,32 @@ export async function setPassword(
   await endAllSessions(kv, username);
 }
 
+/**
+ * Ends every session of a user at once (sign-out everywhere), committing
+ * what `addAudit` adds with it.
+ */
+export async function endUserSessions(
+  kv: Deno.Kv,
+  username: string,
+  addAudit: (op: Deno.AtomicOperation) => void,
+): Promise<void> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const entry = await kv.get<User>(keys.user(username));
+    if (entry.value === null) return;
+    const op = kv.atomic().check(entry)
+      .set(entry.key, endingSessions(entry.value));
+    addAudit(op);
+    if ((await op.commit()).ok) {
+      await endAllSessions(kv, username);
+      return;
+    }
+  }
+  throw fail.conflict(`Cannot end the sessions of ${username}: retry`);
+}
+
 /** The user without its password hash. */
 export function publicUser(user: User): PublicUser {
-  const { passwordHash: _, ...rest } = user;
+  const { passwordHash: _, sessionGeneration: _g, ...rest } = user;
   return rest;
 }
 

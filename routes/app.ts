@@ -6,7 +6,12 @@ import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { secureHeaders } from "hono/secure-headers";
 import { auditRecord, commitAudit } from "../domain/audit.ts";
-import { fail, LhcmsError, statusOf } from "../domain/errors.ts";
+import {
+  fail,
+  LhcmsError,
+  statusOf,
+  TooManyRequests,
+} from "../domain/errors.ts";
 import { isDirectoryId } from "../domain/directory.ts";
 import { keys } from "../domain/kv_keys.ts";
 import { errorResponse } from "../fhir/outcome.ts";
@@ -17,6 +22,7 @@ import type { AppDeps, AppEnv } from "./env.ts";
 import { fhirResponse } from "./fhir_support.ts";
 import { fhirRoutes, MAX_BODY_BYTES } from "./fhir.ts";
 import { requestLogging } from "./middleware.ts";
+import { passwordRoutes } from "./password.ts";
 import { terminologyRoutes } from "./terminology.ts";
 import { auditDraft, interactionOf } from "./fhir_support.ts";
 
@@ -44,6 +50,7 @@ export function buildApp(deps: AppDeps) {
   app.get("/health", (c) => c.json({ status: "ok", version: deps.version }));
   app.get("/.well-known/jwks.json", (c) => c.json(deps.tokens.publicKeys()));
   app.route("/auth", authRoutes(deps));
+  app.route("/auth", passwordRoutes(deps));
   app.route("/admin", adminRoutes(deps));
   app.route("/labs", labRoutes(deps));
   app.route("/", terminologyRoutes(deps));
@@ -99,6 +106,8 @@ async function handleError(
   if (error instanceof LhcmsError) {
     const headers: Record<string, string> = error.code === "unauthenticated"
       ? { "WWW-Authenticate": "Bearer" }
+      : error instanceof TooManyRequests
+      ? { "Retry-After": String(error.retryAfterSeconds) }
       : {};
     return c.json(
       { error: error.code, message: error.message },

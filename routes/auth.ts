@@ -2,14 +2,9 @@
  * `/auth`: sign-in with password and TOTP second factor, MFA enrollment and
  * step-up, refresh and sign-out, returning bearer tokens.
  */
-import { type Context, Hono } from "hono";
-import {
-  addPendingAudit,
-  type AuditRecord,
-  auditRecord,
-  commitAudit,
-} from "../domain/audit.ts";
-import { isUsername, type User } from "../domain/directory.ts";
+import { Hono } from "hono";
+import { addPendingAudit, auditRecord, commitAudit } from "../domain/audit.ts";
+import { endUserSessions, type User } from "../domain/directory.ts";
 import { fail, LhcmsError } from "../domain/errors.ts";
 import { keys } from "../domain/kv_keys.ts";
 import {
@@ -24,21 +19,12 @@ import {
   spendFactor,
 } from "../domain/mfa.ts";
 import { checkCredentials } from "../domain/credentials.ts";
-import {
-  addEndSession,
-  addSession,
-  endSession,
-  newSession,
-} from "../domain/sessions.ts";
-import {
-  addClearAccount,
-  enterGate,
-  recordFailure,
-  throttleKeys,
-} from "../domain/sign_in_throttle.ts";
+import { addEndSession, addSession, newSession } from "../domain/sessions.ts";
+import { addClearAccount } from "../domain/sign_in_throttle.ts";
 import { ACCESS_TOKEN_SECONDS } from "../domain/tokens.ts";
 import type { AppDeps, AppEnv } from "./env.ts";
 import { authenticate, authenticatedCaller, network } from "./middleware.ts";
+import { authAudit, signInAttempt } from "./sign_in_gate.ts";
 
 /** The `/auth` router. */
 export function authRoutes(deps: AppDeps) {
@@ -49,15 +35,7 @@ export function authRoutes(deps: AppDeps) {
     const username = typeof body?.username === "string" ? body.username : "";
     const password = typeof body?.password === "string" ? body.password : "";
     const now = deps.clock();
-    const gate = await enterGate(
-      deps.kv,
-      await throttleKeys(username, network(c).address ?? "unknown"),
-      now.getTime(),
-      deps.lockout,
-    );
-    if (!gate.open) {
-      return await refuseThrottled(c, deps, gate.retryAfterMs, username, now);
-    }
+    const gate = await signInAttempt(c, deps, username, now);
     const { user, account } = await checkCredentials(
       deps.kv,
       username,
@@ -65,16 +43,7 @@ export function authRoutes(deps: AppDeps) {
     );
     // An unknown name may be a password typed in the wrong field: not recorded.
     const audit = authAudit(c, now, account ?? "unknown-user", user?.role);
-    const failed = async (reason: string) => {
-      await recordFailure(
-        deps.kv,
-        gate.keys,
-        now.getTime(),
-        deps.lockout,
-        audit("login-failed", reason),
-      );
-      deps.auditWake("system");
-    };
+    const failed = (reason: string) => gate.fail(audit("login-failed", reason));
 
     // A locked account answers exactly as a wrong password does, even to
     // the right one, and costs the same Argon2id verification.
@@ -106,7 +75,7 @@ export function authRoutes(deps: AppDeps) {
     if (mfa.value === null) {
       // LHCMS_MFA=optional and not enrolled: the password alone suffices.
       const session = newSession(
-        user.username,
+        user,
         now.getTime(),
         deps.sessionLimits,
       );
@@ -119,7 +88,7 @@ export function authRoutes(deps: AppDeps) {
     }
 
     const session = newSession(
-      user.username,
+      user,
       now.getTime(),
       deps.sessionLimits,
       now.getTime(),
@@ -239,7 +208,7 @@ export function authRoutes(deps: AppDeps) {
     const user = (await deps.kv.get<User>(keys.user(username))).value;
     const audit = authAudit(c, now, username, user?.role);
     const session = newSession(
-      username,
+      user ?? { username },
       now.getTime(),
       deps.sessionLimits,
       now.getTime(),
@@ -281,21 +250,7 @@ export function authRoutes(deps: AppDeps) {
     const audit = authAudit(c, now, user.username, user.role);
     // Guessing a step-up code with a stolen token counts like guessing at
     // sign-in: same counters, same waits, same lock.
-    const gate = await enterGate(
-      deps.kv,
-      await throttleKeys(user.username, network(c).address ?? "unknown"),
-      now.getTime(),
-      deps.lockout,
-    );
-    if (!gate.open) {
-      return await refuseThrottled(
-        c,
-        deps,
-        gate.retryAfterMs,
-        user.username,
-        now,
-      );
-    }
+    const gate = await signInAttempt(c, deps, user.username, now);
     const mfa = await deps.kv.get<MfaRecord>(keys.mfa(user.username));
     if (mfa.value === null) {
       await commitAudit(
@@ -309,7 +264,7 @@ export function authRoutes(deps: AppDeps) {
     }
     const session = {
       ...newSession(
-        user.username,
+        user,
         now.getTime(),
         deps.sessionLimits,
         now.getTime(),
@@ -335,14 +290,7 @@ export function authRoutes(deps: AppDeps) {
       );
     if (!check.ok && check.reason === "mfa_invalid") {
       const reason = gate.locked ? "account_locked" : check.reason;
-      await recordFailure(
-        deps.kv,
-        gate.keys,
-        now.getTime(),
-        deps.lockout,
-        audit("mfa-step-up-failed", reason),
-      );
-      deps.auditWake("system");
+      await gate.fail(audit("mfa-step-up-failed", reason));
       throw factorError(check.reason);
     }
     if (!check.ok) {
@@ -368,53 +316,27 @@ export function authRoutes(deps: AppDeps) {
     );
   });
 
+  // Signing out ends every session of the person, on every device: a
+  // token left on a shared workstation stops working too.
   app.post("/logout", authenticate(deps), async (c) => {
-    const { user, session } = c.var.caller;
-    await endSession(deps.kv, session);
-    await commitAudit(
+    const { user } = c.var.caller;
+    const record = auditRecord({
+      subtype: "logout",
+      action: "E",
+      outcome: "0",
+      agent: { who: user.username, role: user.role },
+      network: network(c),
+    }, deps.clock());
+    await endUserSessions(
       deps.kv,
-      auditRecord({
-        subtype: "logout",
-        action: "E",
-        outcome: "0",
-        agent: { who: user.username, role: user.role },
-        network: network(c),
-      }, deps.clock()),
+      user.username,
+      (op) => addPendingAudit(op, record),
     );
     deps.auditWake("system");
     return c.body(null, 204);
   });
 
   return app;
-}
-
-/**
- * 429 with Retry-After for an attempt made before its wait is over; it is
- * audited but not evaluated, so it does not count as a failure.
- */
-async function refuseThrottled(
-  c: Context,
-  deps: AppDeps,
-  retryAfterMs: number,
-  username: string,
-  now: Date,
-) {
-  const known = isUsername(username) &&
-    (await deps.kv.get(keys.user(username))).value !== null;
-  await commitAudit(
-    deps.kv,
-    authAudit(c, now, known ? username : "unknown-user")(
-      "login-failed",
-      "throttled",
-    ),
-  );
-  deps.auditWake("system");
-  const seconds = Math.ceil(retryAfterMs / 1000);
-  c.header("Retry-After", String(seconds));
-  return c.json({
-    error: "too_many_requests",
-    message: `Too many failed sign-ins: try again in ${seconds} s`,
-  }, 429);
 }
 
 async function tokenBody(
@@ -428,19 +350,6 @@ async function tokenBody(
     token_type: "Bearer",
     expires_in: ACCESS_TOKEN_SECONDS,
   };
-}
-
-/** Builds the audit records of one sign-in request. */
-function authAudit(c: Context, now: Date, who: string, role?: string) {
-  return (subtype: string, outcomeCode?: string): AuditRecord =>
-    auditRecord({
-      subtype,
-      action: "E",
-      outcome: outcomeCode ? "4" : "0",
-      outcomeCode,
-      agent: { who, role },
-      network: network(c),
-    }, now);
 }
 
 function factorError(reason: "mfa_required" | "mfa_invalid") {

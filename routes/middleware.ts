@@ -3,7 +3,11 @@ import type { Context, MiddlewareHandler } from "hono";
 import { getConnInfo } from "hono/deno";
 import { fail, LhcmsError } from "../domain/errors.ts";
 import { FRESH_MFA_MS } from "../domain/mfa.ts";
-import { type Session, useSession } from "../domain/sessions.ts";
+import {
+  isCurrentSession,
+  type Session,
+  useSession,
+} from "../domain/sessions.ts";
 import type { User } from "../domain/directory.ts";
 import { keys } from "../domain/kv_keys.ts";
 import type { AppDeps, AppEnv, Caller } from "./env.ts";
@@ -60,7 +64,7 @@ export async function authenticatedCaller(
     deps.sessionLimits,
   );
   const user = userEntry.value;
-  if (!user || user.disabled || session.username !== user.username) {
+  if (!user || user.disabled || !isCurrentSession(session, user)) {
     throw fail.unauthenticated("Session has ended");
   }
   return { user, session };
