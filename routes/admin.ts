@@ -69,7 +69,9 @@ export function adminRoutes(deps: AppDeps) {
     async (c) => c.json(await listAll<Practice>(deps.kv, keys.practices())),
   );
 
-  app.post("/users", async (c) => {
+  // A new account comes with a role: as much a change of who may do what
+  // as changing a role.
+  app.post("/users", requireFreshMfa(deps), async (c) => {
     const now = deps.clock();
     const user = await createUser(
       deps.kv,
@@ -160,7 +162,8 @@ export function adminRoutes(deps: AppDeps) {
     return c.json(users.map(publicUser));
   });
 
-  app.get("/audit-events", async (c) => {
+  // Reading the trail page by page is how it is exported.
+  app.get("/audit-events", requireFreshMfa(deps), async (c) => {
     const page = await searchAudit(
       deps.kv,
       "system",

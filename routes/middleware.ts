@@ -71,27 +71,29 @@ export async function authenticatedCaller(
 }
 
 /**
- * For exports, key and role changes: the session must have proved a second
- * factor in the last 5 minutes (at sign-in or `POST /auth/mfa/step-up`).
- * Use after {@link authenticate}. With `LHCMS_MFA=optional`, a person who
- * has not enrolled passes, as there is nothing to prove.
+ * For audit exports, key and role changes: the session must have proved a
+ * second factor in the last 5 minutes (at sign-in or
+ * `POST /auth/mfa/step-up`). Use after {@link authenticate}. With
+ * `LHCMS_MFA=optional`, a person who never enrolled has nothing to prove
+ * and is refused too, told to enroll first: a password alone never passes.
  */
 export function requireFreshMfa(deps: AppDeps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const { user, session } = c.var.caller;
     const now = deps.clock().getTime();
-    const fresh = session.mfaAt !== undefined &&
-      now - session.mfaAt <= FRESH_MFA_MS;
-    const exempt = !fresh && deps.mfa === "optional" &&
-      (await deps.kv.get(keys.mfa(user.username))).value === null;
-    if (!fresh && !exempt) {
-      throw new LhcmsError(
-        "mfa_step_up_required",
-        "This action needs an MFA code from the last 5 minutes: " +
-          "send one to POST /auth/mfa/step-up and use the new token",
-      );
+    if (session.mfaAt !== undefined && now - session.mfaAt <= FRESH_MFA_MS) {
+      return await next();
     }
-    await next();
+    const enrolled = deps.mfa === "required" ||
+      (await deps.kv.get(keys.mfa(user.username))).value !== null;
+    throw new LhcmsError(
+      "mfa_step_up_required",
+      enrolled
+        ? "This action needs an MFA code from the last 5 minutes: " +
+          "send one to POST /auth/mfa/step-up and use the new token"
+        : "This action needs a second factor, and none is enrolled: " +
+          "enroll one (POST /auth/mfa/enroll), then step up",
+    );
   };
 }
 
