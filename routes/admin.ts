@@ -157,6 +157,22 @@ export function adminRoutes(deps: AppDeps) {
     deps.auditWake("system");
     return c.json({ username, unlocked: hadFailures });
   });
+  // Changing keys needs a fresh second factor (step-up).
+  app.post("/signing-keys/rotate", requireFreshMfa(deps), async (c) => {
+    const now = deps.clock();
+    const draft = adminAudit(c, now, "update");
+    const rotated = await deps.tokens.rotate(
+      now,
+      (op, kid) =>
+        addPendingAudit(op, {
+          ...draft,
+          subtype: "rotate-signing-key",
+          entity: { type: "SigningKey", id: kid },
+        }),
+    );
+    deps.auditWake("system");
+    return c.json(rotated);
+  });
   app.get("/users", async (c) => {
     const users = await listAll<User>(deps.kv, keys.users());
     return c.json(users.map(publicUser));

@@ -48,7 +48,10 @@ export function buildApp(deps: AppDeps) {
   );
 
   app.get("/health", (c) => c.json({ status: "ok", version: deps.version }));
-  app.get("/.well-known/jwks.json", (c) => c.json(deps.tokens.publicKeys()));
+  app.get(
+    "/.well-known/jwks.json",
+    async (c) => c.json(await deps.tokens.publicKeys(deps.clock())),
+  );
   app.route("/auth", authRoutes(deps));
   app.route("/auth", passwordRoutes(deps));
   app.route("/admin", adminRoutes(deps));

@@ -31,6 +31,7 @@ import type { Logger } from "../domain/log.ts";
 import { resetMfa } from "../domain/mfa.ts";
 import { isRole, ROLES } from "../domain/roles.ts";
 import { unlockAccount } from "../domain/sign_in_throttle.ts";
+import type { TokenService } from "../domain/tokens.ts";
 import { openStore } from "../main.ts";
 
 /** A mistake in how the command was called. */
@@ -39,6 +40,7 @@ class UsageError extends Error {}
 interface Store {
   kv: Deno.Kv;
   keyRing: KeyRing;
+  tokens: TokenService;
   /** The audit record of a change at `now`, committed with the change. */
   audit(now: Date): AuditRecord;
 }
@@ -143,6 +145,23 @@ const COMMANDS: Record<string, Command> = {
           ? `Unlocked ${username}: failed sign-ins forgotten`
           : `${username} had no failed sign-ins to forget`,
       ];
+    },
+  },
+  "rotate-signing-key": {
+    usage: "rotate-signing-key" +
+      "\n      (a new key signs tokens; the old one verifies its tokens until" +
+      "\n      they expire)",
+    run: async ({ tokens, audit }) => {
+      const { kid, previous } = await retryLocked((now) =>
+        tokens.rotate(now, (op, kid) =>
+          addPendingAudit(op, {
+            ...audit(now),
+            subtype: "rotate-signing-key",
+            action: "U",
+            entity: { type: "SigningKey", id: kid },
+          }))
+      );
+      return [`Signing key ${kid} is current; ${previous} is retired`];
     },
   },
   "list-labs": {
@@ -336,11 +355,11 @@ async function main(args: string[]): Promise<number> {
   const options = parseOptions(name, command, rest);
 
   const config = loadConfig(Deno.env.toObject());
-  const { kv, keyRing } = await openStore(config, consoleLog, {
+  const { kv, keyRing, tokens } = await openStore(config, consoleLog, {
     createDevKey: false,
   });
   try {
-    const store = { kv, keyRing, audit: operatorAudit };
+    const store = { kv, keyRing, tokens, audit: operatorAudit };
     const lines = await command.run(store, options);
     console.log(lines.join("\n"));
     return 0;

@@ -41,6 +41,8 @@ export interface TestServer {
   kvPath: string;
   clock: TestClock;
   adminToken: string;
+  /** Base64 of the master key, for tests that act as the key holder. */
+  masterKey: string;
   close(): Promise<void>;
 }
 
@@ -55,12 +57,13 @@ export async function startTestServer(
   const dir = await Deno.makeTempDir({ prefix: "lhcms-test-" });
   const kvPath = `${dir}/lhcms.kv`;
   const clock = new TestClock();
+  const masterKey = encodeBase64(crypto.getRandomValues(new Uint8Array(32)));
   const config = loadConfig({
     PORT: "0",
     LHCMS_HOSTNAME: "127.0.0.1",
     LHCMS_KV_PATH: kvPath,
     LHCMS_BOOTSTRAP_ADMIN: `${ADMIN.username}:${ADMIN.password}`,
-    LHCMS_MASTER_KEY: encodeBase64(crypto.getRandomValues(new Uint8Array(32))),
+    LHCMS_MASTER_KEY: masterKey,
     ...options.env,
   });
   const running = await start(config, {
@@ -76,6 +79,7 @@ export async function startTestServer(
     kvPath,
     clock,
     adminToken,
+    masterKey,
     close: async () => {
       clocks.delete(running.url);
       for (const key of authenticators.keys()) {
@@ -193,6 +197,21 @@ export async function forgetSignInFailures(server: TestServer) {
       await server.kv.delete(e.key);
     }
   }
+}
+
+/** Steps a session up with the next code; returns the new token. */
+export async function stepUp(
+  server: TestServer,
+  username: string,
+  token: string,
+): Promise<string> {
+  const res = await call(server.url, "POST", "/auth/mfa/step-up", token, {
+    code: mfaCode(server.url, username),
+  }, { "Content-Type": "application/json" });
+  if (res.status !== 200) {
+    throw new Error(`step-up ${username}: ${JSON.stringify(res.body)}`);
+  }
+  return res.body.access_token;
 }
 
 /** A plain HTTP call with an optional bearer token and JSON body. */

@@ -3,6 +3,7 @@
  * KV file of a server that is running, with the task's own permissions.
  */
 import assert from "node:assert/strict";
+import * as jose from "jose";
 import { type AuditRecord, auditRecord } from "../../domain/audit.ts";
 import { recordFailure, throttleKeys } from "../../domain/sign_in_throttle.ts";
 import { encodeBase64, loadConfig } from "../../domain/config.ts";
@@ -227,6 +228,7 @@ Deno.test("[admin] help lists every command and exits 0", async () => {
         "list-labs",
         "list-users",
         "mfa-reset",
+        "rotate-signing-key",
         "unlock",
       ]
     ) assert.match(run.stdout, new RegExp(`^  ${name}\\b`, "m"));
@@ -353,6 +355,38 @@ Deno.test("[admin] unlock forgets a user's failed sign-ins and is audited", asyn
     const unknown = await admin(s, ["unlock", "--username", "nobody"]);
     assert.equal(unknown.code, 1);
   } finally {
+    await Deno.remove(s.dir, { recursive: true });
+  }
+});
+
+Deno.test("[admin] rotate-signing-key: the running server signs with the new key and still accepts old tokens", async () => {
+  const s = await setup();
+  const server = await startServer(s);
+  try {
+    const before = await login(server.url, ADMIN.username, ADMIN.password);
+    const oldKid = jose.decodeProtectedHeader(before).kid;
+
+    const run = await admin(s, ["rotate-signing-key"]);
+    assert.equal(run.code, 0, run.stderr);
+    const [, newKid, previous] =
+      /^Signing key (\S+) is current; (\S+) is retired$/.exec(run.stdout)!;
+    assert.equal(previous, oldKid);
+
+    const after = await login(server.url, ADMIN.username, ADMIN.password);
+    assert.equal(jose.decodeProtectedHeader(after).kid, newKid);
+    for (const token of [before, after]) {
+      assert.equal(
+        (await call(server.url, "GET", "/admin/labs", token)).status,
+        200,
+      );
+    }
+    const jwks = await call(server.url, "GET", "/.well-known/jwks.json");
+    assert.deepEqual(
+      jwks.body.keys.map((k: { kid: string }) => k.kid).sort(),
+      [newKid, oldKid].sort(),
+    );
+  } finally {
+    await server.close();
     await Deno.remove(s.dir, { recursive: true });
   }
 });

@@ -8,23 +8,14 @@ import * as OTPAuth from "otpauth";
 import { keys } from "../../domain/kv_keys.ts";
 import {
   call,
-  mfaCode,
   PASSWORD,
   setupLab,
   startTestServer,
-  type TestServer,
+  stepUp,
 } from "../helpers.ts";
 
 const MINUTE = 60_000;
 const json = { "Content-Type": "application/json" };
-
-async function stepUp(server: TestServer, username: string, token: string) {
-  const res = await call(server.url, "POST", "/auth/mfa/step-up", token, {
-    code: mfaCode(server.url, username),
-  }, json);
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-  return res.body.access_token as string;
-}
 
 function assertStepUpRequired(res: Awaited<ReturnType<typeof call>>) {
   assert.equal(res.status, 403, JSON.stringify(res.body));
