@@ -111,6 +111,8 @@ export async function start(
     sessionLimits: DEFAULT_SESSION_LIMITS,
     mfa: config.mfa,
     lockout: config.lockout,
+    hsts: config.tls !== undefined || config.trustProxy,
+    trustProxy: config.trustProxy,
     auditWake: (scope) => waker.wake(scope),
     publicUrl: config.publicUrl,
     version: VERSION,

@@ -29,6 +29,14 @@ export interface Config {
   mfa: "required" | "optional";
   /** When failed sign-ins lock an account, and for how long. */
   lockout: { threshold: number; minutes: number };
+  /** `LHCMS_ENV=production`: refuse settings meant for development. */
+  production: boolean;
+  /**
+   * `LHCMS_TRUST_PROXY`: a TLS-terminating proxy stands in front, so the
+   * service may listen on plain HTTP and takes the client address from
+   * the last `X-Forwarded-For` entry.
+   */
+  trustProxy: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -36,7 +44,7 @@ type Env = Record<string, string | undefined>;
 /** Reads and checks the configuration; throws {@link ConfigError}. */
 export function loadConfig(env: Env): Config {
   const kvPath = env.LHCMS_KV_PATH || "./data/lhcms.kv";
-  return {
+  const config: Config = {
     port: parsePort(env.PORT),
     hostname: env.LHCMS_HOSTNAME || "0.0.0.0",
     kvPath,
@@ -63,7 +71,56 @@ export function loadConfig(env: Env): Config {
         10080,
       ),
     },
+    production: parseChoice(env.LHCMS_ENV, "LHCMS_ENV", [
+      "development",
+      "production",
+    ]) === "production",
+    trustProxy: parseChoice(env.LHCMS_TRUST_PROXY, "LHCMS_TRUST_PROXY", [
+      "",
+      "1",
+    ]) === "1",
   };
+  if (config.production) checkProduction(config);
+  return config;
+}
+
+/**
+ * Production serves PHI: no plain HTTP unless a TLS proxy is declared
+ * (45 CFR 164.312(e)), no development master key, MFA for everyone.
+ */
+function checkProduction(config: Config) {
+  if (!config.tls && !config.trustProxy) {
+    throw new ConfigError(
+      "LHCMS_TLS_CERT",
+      "LHCMS_ENV=production serves HTTPS only: set LHCMS_TLS_CERT and " +
+        "LHCMS_TLS_KEY, or LHCMS_TRUST_PROXY=1 behind a TLS-terminating proxy",
+    );
+  }
+  if (!config.masterKey) {
+    throw new ConfigError(
+      "LHCMS_MASTER_KEY",
+      "is required with LHCMS_ENV=production",
+    );
+  }
+  if (config.mfa !== "required") {
+    throw new ConfigError("LHCMS_MFA", "must be required in production");
+  }
+}
+
+function parseChoice(
+  value: string | undefined,
+  variable: string,
+  choices: string[],
+): string {
+  const chosen = value ?? "";
+  if (chosen === "") return choices[0];
+  if (!choices.includes(chosen)) {
+    throw new ConfigError(
+      variable,
+      `must be ${choices.filter(Boolean).join(" or ")}`,
+    );
+  }
+  return chosen;
 }
 
 function parsePort(value: string | undefined): number {

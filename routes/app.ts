@@ -30,7 +30,16 @@ import { auditDraft, interactionOf } from "./fhir_support.ts";
 export function buildApp(deps: AppDeps) {
   const app = new Hono<AppEnv>();
   app.use("*", requestLogging(deps));
-  app.use("*", secureHeaders({ strictTransportSecurity: false }));
+  // HSTS only where HTTPS is certain: sent over plain HTTP in development it
+  // would be ignored, and behind an undeclared proxy it could be wrong.
+  app.use(
+    "*",
+    secureHeaders({
+      strictTransportSecurity: deps.hsts
+        ? "max-age=31536000; includeSubDomains"
+        : false,
+    }),
+  );
   app.use("*", async (c, next) => {
     await next();
     c.header("Cache-Control", "no-store");

@@ -22,6 +22,10 @@ export interface AppDeps {
   lockout: LockoutPolicy;
   /** Tells the audit writer that a scope has pending records. */
   auditWake: (scope: AuditScope) => void;
+  /** Send HSTS: HTTPS here, or at the declared proxy in front. */
+  hsts: boolean;
+  /** `LHCMS_TRUST_PROXY`: the client address is in `X-Forwarded-For`. */
+  trustProxy: boolean;
   /** External base URL, when the server sits behind a proxy. */
   publicUrl?: string;
   version: string;
@@ -38,6 +42,8 @@ export type AppEnv = {
   Variables: {
     requestId: string;
     log: Logger;
+    /** The client's address as the declared proxy saw it. */
+    forwardedFor?: string;
     caller: Caller;
     /** The FHIR interaction under way, so a failure can be audited. */
     interaction: Interaction;

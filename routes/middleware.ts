@@ -17,6 +17,13 @@ export function requestLogging(deps: AppDeps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const requestId = crypto.randomUUID();
     c.set("requestId", requestId);
+    if (deps.trustProxy) {
+      // The proxy appends the address it saw; earlier entries are the
+      // client's own claims.
+      const hops = c.req.header("X-Forwarded-For")?.split(",") ?? [];
+      const last = hops.at(-1)?.trim();
+      if (last) c.set("forwardedFor", last.slice(0, 64));
+    }
     c.set("log", deps.log.with({ requestId }));
     const started = performance.now();
     await next();
@@ -99,9 +106,9 @@ export function requireFreshMfa(deps: AppDeps): MiddlewareHandler<AppEnv> {
 
 /** The client's network address and user agent, for the audit trail. */
 export function network(c: Context): { address?: string; userAgent?: string } {
-  let address: string | undefined;
+  let address: string | undefined = c.get("forwardedFor");
   try {
-    address = getConnInfo(c).remote.address;
+    address ??= getConnInfo(c).remote.address;
   } catch {
     address = undefined;
   }

@@ -206,6 +206,15 @@ Deno.test("[startup] a breached LHCMS_BOOTSTRAP_ADMIN password stops start-up na
   );
 });
 
+Deno.test("[startup] LHCMS_ENV=production on plain HTTP stops start-up naming LHCMS_TLS_CERT", async () => {
+  await withDir((dir, args) =>
+    assertRefused(args, dir, {
+      LHCMS_ENV: "production",
+      LHCMS_MASTER_KEY: newKey(),
+    }, "LHCMS_TLS_CERT")
+  );
+});
+
 Deno.test("[startup] without LHCMS_MASTER_KEY a dev key file is created beside the KV file, loudly", async () => {
   await withDir(async (dir, args) => {
     const server = new Server(args, dir, {});
