@@ -9,7 +9,7 @@ import { fail } from "./errors.ts";
 import type { KeyRing } from "./crypto.ts";
 import { keys } from "./kv_keys.ts";
 import { passwordProblem } from "./password_policy.ts";
-import { hashPassword, needsRehash } from "./passwords.ts";
+import { hashPassword } from "./passwords.ts";
 import { isRole, type Role } from "./roles.ts";
 import { endAllSessions, endingSessions } from "./sessions.ts";
 
@@ -266,73 +266,6 @@ export async function updateUser(
   }
   if (user.disabled) await endAllSessions(kv, username);
   return publicUser(user);
-}
-
-/**
- * Replaces a stored hash made with weaker Argon2id parameters than today's,
- * at a sign-in that has just proved the password. A lost race (the user
- * changed meanwhile) leaves the old hash for the next sign-in.
- */
-export async function rehashIfOutdated(
-  kv: Deno.Kv,
-  entry: Deno.KvEntry<User>,
-  password: string,
-): Promise<boolean> {
-  if (!needsRehash(entry.value.passwordHash)) return false;
-  const passwordHash = await hashPassword(password);
-  const result = await kv.atomic().check(entry)
-    .set(entry.key, { ...entry.value, passwordHash })
-    .commit();
-  return result.ok;
-}
-
-/**
- * Sets a new password (checked like a new user's) and ends every session
- * of the user, committing `audit` with the change.
- */
-export async function setPassword(
-  kv: Deno.Kv,
-  username: string,
-  password: unknown,
-  audit: AuditRecord,
-): Promise<void> {
-  const problem = passwordProblem(password, username);
-  if (problem) throw fail.invalid(`Cannot change the password: ${problem}`);
-  const entry = await kv.get<User>(keys.user(username));
-  if (entry.value === null) {
-    throw fail.notFound(`User ${username} is not known`);
-  }
-  const passwordHash = await hashPassword(password as string);
-  const op = kv.atomic().check(entry)
-    .set(entry.key, endingSessions({ ...entry.value, passwordHash }));
-  addPendingAudit(op, { ...audit, entity: { type: "User", id: username } });
-  if (!(await op.commit()).ok) {
-    throw fail.conflict(`Cannot change user ${username}: it changed meanwhile`);
-  }
-  await endAllSessions(kv, username);
-}
-
-/**
- * Ends every session of a user at once (sign-out everywhere), committing
- * what `addAudit` adds with it.
- */
-export async function endUserSessions(
-  kv: Deno.Kv,
-  username: string,
-  addAudit: (op: Deno.AtomicOperation) => void,
-): Promise<void> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const entry = await kv.get<User>(keys.user(username));
-    if (entry.value === null) return;
-    const op = kv.atomic().check(entry)
-      .set(entry.key, endingSessions(entry.value));
-    addAudit(op);
-    if ((await op.commit()).ok) {
-      await endAllSessions(kv, username);
-      return;
-    }
-  }
-  throw fail.conflict(`Cannot end the sessions of ${username}: retry`);
 }
 
 /** The user without its password hash. */

@@ -150,3 +150,26 @@ export async function endAllSessions(kv: Deno.Kv, username: string) {
     await kv.atomic().delete(keys.session(sid)).delete(entry.key).commit();
   }
 }
+
+/**
+ * Ends every session of a user at once (sign-out everywhere), committing
+ * what `addAudit` adds with it.
+ */
+export async function endUserSessions(
+  kv: Deno.Kv,
+  username: string,
+  addAudit: (op: Deno.AtomicOperation) => void,
+): Promise<void> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const entry = await kv.get<SessionOwner>(keys.user(username));
+    if (entry.value === null) return;
+    const op = kv.atomic().check(entry)
+      .set(entry.key, endingSessions(entry.value));
+    addAudit(op);
+    if ((await op.commit()).ok) {
+      await endAllSessions(kv, username);
+      return;
+    }
+  }
+  throw fail.conflict(`Cannot end the sessions of ${username}: retry`);
+}

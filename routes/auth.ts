@@ -4,7 +4,7 @@
  */
 import { Hono } from "hono";
 import { addPendingAudit, auditRecord, commitAudit } from "../domain/audit.ts";
-import { endUserSessions, type User } from "../domain/directory.ts";
+import type { User } from "../domain/directory.ts";
 import { fail, LhcmsError } from "../domain/errors.ts";
 import { keys } from "../domain/kv_keys.ts";
 import {
@@ -19,7 +19,12 @@ import {
   spendFactor,
 } from "../domain/mfa.ts";
 import { checkCredentials } from "../domain/credentials.ts";
-import { addEndSession, addSession, newSession } from "../domain/sessions.ts";
+import {
+  addEndSession,
+  addSession,
+  endUserSessions,
+  newSession,
+} from "../domain/sessions.ts";
 import { addClearAccount } from "../domain/sign_in_throttle.ts";
 import { ACCESS_TOKEN_SECONDS } from "../domain/tokens.ts";
 import type { AppDeps, AppEnv } from "./env.ts";

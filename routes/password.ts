@@ -3,8 +3,8 @@
  * proving the current one; every session of theirs ends.
  */
 import { Hono } from "hono";
-import { checkCredentials } from "../domain/credentials.ts";
-import { setPassword } from "../domain/directory.ts";
+import { checkCredentials, setPassword } from "../domain/credentials.ts";
+
 import { fail } from "../domain/errors.ts";
 import type { AppDeps, AppEnv } from "./env.ts";
 import { authenticate } from "./middleware.ts";
