@@ -27,6 +27,16 @@ export interface Config {
   publicUrl?: string;
   /** Whether every person must sign in with a TOTP second factor. */
   mfa: "required" | "optional";
+  /** When failed sign-ins lock an account, and for how long. */
+  lockout: { threshold: number; minutes: number };
+  /** `LHCMS_ENV=production`: refuse settings meant for development. */
+  production: boolean;
+  /**
+   * `LHCMS_TRUST_PROXY`: a TLS-terminating proxy stands in front, so the
+   * service may listen on plain HTTP and takes the client address from
+   * the last `X-Forwarded-For` entry.
+   */
+  trustProxy: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -34,7 +44,7 @@ type Env = Record<string, string | undefined>;
 /** Reads and checks the configuration; throws {@link ConfigError}. */
 export function loadConfig(env: Env): Config {
   const kvPath = env.LHCMS_KV_PATH || "./data/lhcms.kv";
-  return {
+  const config: Config = {
     port: parsePort(env.PORT),
     hostname: env.LHCMS_HOSTNAME || "0.0.0.0",
     kvPath,
@@ -45,7 +55,72 @@ export function loadConfig(env: Env): Config {
     tls: parseTls(env.LHCMS_TLS_CERT, env.LHCMS_TLS_KEY),
     publicUrl: parsePublicUrl(env.LHCMS_PUBLIC_URL),
     mfa: parseMfa(env.LHCMS_MFA),
+    lockout: {
+      threshold: parseWhole(
+        env.LHCMS_LOCKOUT_THRESHOLD,
+        "LHCMS_LOCKOUT_THRESHOLD",
+        10,
+        1,
+        1000,
+      ),
+      minutes: parseWhole(
+        env.LHCMS_LOCKOUT_MINUTES,
+        "LHCMS_LOCKOUT_MINUTES",
+        15,
+        1,
+        10080,
+      ),
+    },
+    production: parseChoice(env.LHCMS_ENV, "LHCMS_ENV", [
+      "development",
+      "production",
+    ]) === "production",
+    trustProxy: parseChoice(env.LHCMS_TRUST_PROXY, "LHCMS_TRUST_PROXY", [
+      "",
+      "1",
+    ]) === "1",
   };
+  if (config.production) checkProduction(config);
+  return config;
+}
+
+/**
+ * Production serves PHI: no plain HTTP unless a TLS proxy is declared
+ * (45 CFR 164.312(e)), no development master key, MFA for everyone.
+ */
+function checkProduction(config: Config) {
+  if (!config.tls && !config.trustProxy) {
+    throw new ConfigError(
+      "LHCMS_TLS_CERT",
+      "LHCMS_ENV=production serves HTTPS only: set LHCMS_TLS_CERT and " +
+        "LHCMS_TLS_KEY, or LHCMS_TRUST_PROXY=1 behind a TLS-terminating proxy",
+    );
+  }
+  if (!config.masterKey) {
+    throw new ConfigError(
+      "LHCMS_MASTER_KEY",
+      "is required with LHCMS_ENV=production",
+    );
+  }
+  if (config.mfa !== "required") {
+    throw new ConfigError("LHCMS_MFA", "must be required in production");
+  }
+}
+
+function parseChoice(
+  value: string | undefined,
+  variable: string,
+  choices: string[],
+): string {
+  const chosen = value ?? "";
+  if (chosen === "") return choices[0];
+  if (!choices.includes(chosen)) {
+    throw new ConfigError(
+      variable,
+      `must be ${choices.filter(Boolean).join(" or ")}`,
+    );
+  }
+  return chosen;
 }
 
 function parsePort(value: string | undefined): number {
@@ -55,6 +130,24 @@ function parsePort(value: string | undefined): number {
     throw new ConfigError("PORT", "must be a whole number from 0 to 65535");
   }
   return port;
+}
+
+function parseWhole(
+  value: string | undefined,
+  variable: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined || value === "") return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < min || n > max) {
+    throw new ConfigError(
+      variable,
+      `must be a whole number from ${min} to ${max}`,
+    );
+  }
+  return n;
 }
 
 function parseMasterKey(value: string | undefined): Uint8Array | undefined {

@@ -16,7 +16,8 @@ export interface Sealed {
   ct: Uint8Array;
 }
 
-interface WrappedKey {
+/** A key wrapped by the master key. */
+export interface WrappedKey {
   iv: Uint8Array;
   ct: Uint8Array;
   createdAt: string;

@@ -8,9 +8,10 @@ import { addDefaultCatalog } from "./catalog.ts";
 import { fail } from "./errors.ts";
 import type { KeyRing } from "./crypto.ts";
 import { keys } from "./kv_keys.ts";
-import { hashPassword, passwordProblem } from "./passwords.ts";
+import { passwordProblem } from "./password_policy.ts";
+import { hashPassword } from "./passwords.ts";
 import { isRole, type Role } from "./roles.ts";
-import { endAllSessions } from "./sessions.ts";
+import { endAllSessions, endingSessions } from "./sessions.ts";
 
 /** A dental laboratory: one tenant. */
 export interface Lab {
@@ -36,10 +37,12 @@ export interface User {
   practice?: string;
   disabled: boolean;
   createdAt: string;
+  /** Raised when all of the user's sessions end (`sessions.ts`). */
+  sessionGeneration?: number;
 }
 
 /** A user as shown to administrators: no password hash. */
-export type PublicUser = Omit<User, "passwordHash">;
+export type PublicUser = Omit<User, "passwordHash" | "sessionGeneration">;
 
 const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -177,7 +180,7 @@ export async function createUser(
   if (typeof username !== "string" || !USERNAME_PATTERN.test(username)) {
     throw fail.invalid("username must be 1-64 letters, digits or . _ @ -");
   }
-  const problem = passwordProblem(input.password);
+  const problem = passwordProblem(input.password, username);
   if (problem) throw fail.invalid(`Cannot create user: ${problem}`);
   if (!isRole(input.role)) throw fail.invalid("role is not a known role");
 
@@ -244,8 +247,9 @@ export async function updateUser(
   if (entry.value === null) {
     throw fail.notFound(`User ${username} is not known`);
   }
-  const user: User = { ...entry.value };
+  let user: User = { ...entry.value };
   if (change.disabled !== undefined) user.disabled = change.disabled;
+  if (change.disabled) user = endingSessions(user);
   if (change.role !== undefined && change.role !== user.role) {
     const practice = user.practice;
     delete user.practice;
@@ -268,7 +272,7 @@ export async function updateUser(
 
 /** The user without its password hash. */
 export function publicUser(user: User): PublicUser {
-  const { passwordHash: _, ...rest } = user;
+  const { passwordHash: _, sessionGeneration: _g, ...rest } = user;
   return rest;
 }
 

@@ -23,6 +23,13 @@ export class LhcmsError extends Error {
   }
 }
 
+/** 429: an attempt made before its wait is over (sign-in throttling). */
+export class TooManyRequests extends LhcmsError {
+  constructor(message: string, readonly retryAfterSeconds: number) {
+    super("too_many_requests", message);
+  }
+}
+
 /** Stable error codes, one per HTTP outcome. */
 export type ErrorCode =
   | "invalid" // 400: malformed request

@@ -48,6 +48,16 @@ export const keys = {
     clientId,
     jtiHash,
   ],
+  /** Failed sign-ins of an attempted username, by its SHA-256. */
+  signInFailuresByAccount: (hash: string) => [
+    "sign_in_failures_by_account",
+    hash,
+  ],
+  /** Failed sign-ins from a client address, by its SHA-256. */
+  signInFailuresByAddress: (hash: string) => [
+    "sign_in_failures_by_address",
+    hash,
+  ],
   signingKey: (kid: string) => ["signing_keys", kid],
   signingKeyCurrent: () => ["signing_key_current"],
   deadLetter: (id: string) => ["dead_letters", id],

@@ -12,7 +12,11 @@ import QRCode from "qrcode";
 import { encodeBase64, encodeBase64Url } from "./config.ts";
 import { type KeyRing, type Sealed, sha256 } from "./crypto.ts";
 import { keys } from "./kv_keys.ts";
-import { endAllSessions } from "./sessions.ts";
+import {
+  endAllSessions,
+  endingSessions,
+  type SessionOwner,
+} from "./sessions.ts";
 
 /** Whether every person must use a second factor (`LHCMS_MFA`). */
 export type MfaMode = "required" | "optional";
@@ -245,8 +249,12 @@ export async function resetMfa(
   username: string,
   addAudit: (op: Deno.AtomicOperation) => void,
 ): Promise<boolean> {
-  const entry = await kv.get<MfaRecord>(keys.mfa(username));
-  const op = kv.atomic().check(entry).delete(keys.mfa(username));
+  const [entry, user] = await kv.getMany<[MfaRecord, SessionOwner]>([
+    keys.mfa(username),
+    keys.user(username),
+  ]);
+  const op = kv.atomic().check(entry, user).delete(keys.mfa(username));
+  if (user.value) op.set(user.key, endingSessions(user.value));
   addAudit(op);
   if (!(await op.commit()).ok) {
     throw new Error("The MFA enrollment changed meanwhile; try again");

@@ -10,6 +10,8 @@ import { keys } from "./kv_keys.ts";
 export interface Session {
   id: string;
   username: string;
+  /** The user's session generation at sign-in; see {@link endingSessions}. */
+  generation: number;
   createdAt: number;
   lastSeenAt: number;
   expiresAt: number;
@@ -33,16 +35,40 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = {
 // a minute of slack on a 15-minute idle timeout is an acceptable trade.
 const TOUCH_INTERVAL_MS = 60_000;
 
+/** What a session knows of its user. */
+export interface SessionOwner {
+  username: string;
+  /** Raised whenever all of the user's sessions end. */
+  sessionGeneration?: number;
+}
+
+/**
+ * The user record changed so that every session it has ends at once: one
+ * write, committed with the change that ends them (logout, password change,
+ * MFA reset, disabling). A session record that survives, or is written by
+ * a sign-in racing with the change, no longer matches and is refused.
+ */
+export function endingSessions<T extends SessionOwner>(user: T): T {
+  return { ...user, sessionGeneration: (user.sessionGeneration ?? 0) + 1 };
+}
+
+/** Whether a session was opened in its user's current generation. */
+export function isCurrentSession(session: Session, user: SessionOwner) {
+  return session.username === user.username &&
+    (session.generation ?? 0) === (user.sessionGeneration ?? 0);
+}
+
 /** A new session with a fresh random id, not yet stored. */
 export function newSession(
-  username: string,
+  owner: SessionOwner,
   now: number,
   limits = DEFAULT_SESSION_LIMITS,
   mfaAt?: number,
 ): Session {
   return {
     id: crypto.randomUUID(),
-    username,
+    username: owner.username,
+    generation: owner.sessionGeneration ?? 0,
     createdAt: now,
     lastSeenAt: now,
     expiresAt: now + limits.absoluteMs,
@@ -75,18 +101,6 @@ export function addEndSession(op: Deno.AtomicOperation, session: Session) {
   return op
     .delete(keys.session(session.id))
     .delete(keys.sessionsByUser(session.username, session.id));
-}
-
-/** Starts a session with a fresh random id. */
-export async function createSession(
-  kv: Deno.Kv,
-  username: string,
-  now: number,
-  limits = DEFAULT_SESSION_LIMITS,
-): Promise<Session> {
-  const session = newSession(username, now, limits);
-  await addSession(kv.atomic(), session, limits).commit();
-  return session;
 }
 
 /**
@@ -124,7 +138,10 @@ export async function endSession(kv: Deno.Kv, session: Session): Promise<void> {
   await addEndSession(kv.atomic(), session).commit();
 }
 
-/** Ends every session of a user (password change, disabling, MFA reset). */
+/**
+ * Removes the session records of a user whose sessions have ended through
+ * {@link endingSessions}: tidying, as those records are refused already.
+ */
 export async function endAllSessions(kv: Deno.Kv, username: string) {
   for await (
     const entry of kv.list({ prefix: keys.sessionsByUser(username) })
@@ -132,4 +149,27 @@ export async function endAllSessions(kv: Deno.Kv, username: string) {
     const sid = entry.key[entry.key.length - 1] as string;
     await kv.atomic().delete(keys.session(sid)).delete(entry.key).commit();
   }
+}
+
+/**
+ * Ends every session of a user at once (sign-out everywhere), committing
+ * what `addAudit` adds with it.
+ */
+export async function endUserSessions(
+  kv: Deno.Kv,
+  username: string,
+  addAudit: (op: Deno.AtomicOperation) => void,
+): Promise<void> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const entry = await kv.get<SessionOwner>(keys.user(username));
+    if (entry.value === null) return;
+    const op = kv.atomic().check(entry)
+      .set(entry.key, endingSessions(entry.value));
+    addAudit(op);
+    if ((await op.commit()).ok) {
+      await endAllSessions(kv, username);
+      return;
+    }
+  }
+  throw fail.conflict(`Cannot end the sessions of ${username}: retry`);
 }

@@ -32,6 +32,7 @@ import { STORED_TYPES } from "../fhir/types.ts";
 import { keys } from "../domain/kv_keys.ts";
 import { resetMfa } from "../domain/mfa.ts";
 import { can, isRole } from "../domain/roles.ts";
+import { unlockAccount } from "../domain/sign_in_throttle.ts";
 import type { AppDeps, AppEnv } from "./env.ts";
 import { authenticate, network, requireFreshMfa } from "./middleware.ts";
 
@@ -121,7 +122,9 @@ export function adminRoutes(deps: AppDeps) {
     },
   );
 
-  app.post("/users", async (c) => {
+  // A new account comes with a role: as much a change of who may do what
+  // as changing a role.
+  app.post("/users", requireFreshMfa(deps), async (c) => {
     const now = deps.clock();
     const user = await createUser(
       deps.kv,
@@ -186,12 +189,50 @@ export function adminRoutes(deps: AppDeps) {
     deps.auditWake("system");
     return c.json({ username, reset: hadFactor, sessions_ended: true });
   });
+  // Lifts a sign-in lockout before it expires; no step-up, as it grants
+  // nothing the password and code do not.
+  app.post("/users/:username/unlock", async (c) => {
+    const username = c.req.param("username");
+    if (!isUsername(username)) throw fail.notFound("No such user");
+    if ((await deps.kv.get(keys.user(username))).value === null) {
+      throw fail.notFound(`User ${username} is not known`);
+    }
+    const record = {
+      ...adminAudit(c, deps.clock(), "update"),
+      subtype: "unlock",
+      entity: { type: "User", id: username },
+    };
+    const hadFailures = await unlockAccount(
+      deps.kv,
+      username,
+      (op) => addPendingAudit(op, record),
+    );
+    deps.auditWake("system");
+    return c.json({ username, unlocked: hadFailures });
+  });
+  // Changing keys needs a fresh second factor (step-up).
+  app.post("/signing-keys/rotate", requireFreshMfa(deps), async (c) => {
+    const now = deps.clock();
+    const draft = adminAudit(c, now, "update");
+    const rotated = await deps.tokens.rotate(
+      now,
+      (op, kid) =>
+        addPendingAudit(op, {
+          ...draft,
+          subtype: "rotate-signing-key",
+          entity: { type: "SigningKey", id: kid },
+        }),
+    );
+    deps.auditWake("system");
+    return c.json(rotated);
+  });
   app.get("/users", async (c) => {
     const users = await listAll<User>(deps.kv, keys.users());
     return c.json(users.map(publicUser));
   });
 
-  app.get("/audit-events", async (c) => {
+  // Reading the trail page by page is how it is exported.
+  app.get("/audit-events", requireFreshMfa(deps), async (c) => {
     const page = await searchAudit(
       deps.kv,
       "system",

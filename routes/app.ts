@@ -6,7 +6,13 @@ import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { secureHeaders } from "hono/secure-headers";
 import { auditRecord, commitAudit } from "../domain/audit.ts";
-import { fail, LhcmsError, OAuthError, statusOf } from "../domain/errors.ts";
+import {
+  fail,
+  LhcmsError,
+  OAuthError,
+  statusOf,
+  TooManyRequests,
+} from "../domain/errors.ts";
 import { isDirectoryId } from "../domain/directory.ts";
 import { keys } from "../domain/kv_keys.ts";
 import { errorResponse } from "../fhir/outcome.ts";
@@ -18,6 +24,7 @@ import { fhirResponse } from "./fhir_support.ts";
 import { fhirRoutes, MAX_BODY_BYTES } from "./fhir.ts";
 import { isRawBinaryUpload } from "./fhir_binary.ts";
 import { requestLogging } from "./middleware.ts";
+import { passwordRoutes } from "./password.ts";
 import { smartRoutes } from "./smart.ts";
 import { terminologyRoutes } from "./terminology.ts";
 import { auditDraft, interactionOf } from "./fhir_support.ts";
@@ -26,7 +33,16 @@ import { auditDraft, interactionOf } from "./fhir_support.ts";
 export function buildApp(deps: AppDeps) {
   const app = new Hono<AppEnv>();
   app.use("*", requestLogging(deps));
-  app.use("*", secureHeaders({ strictTransportSecurity: false }));
+  // HSTS only where HTTPS is certain: sent over plain HTTP in development it
+  // would be ignored, and behind an undeclared proxy it could be wrong.
+  app.use(
+    "*",
+    secureHeaders({
+      strictTransportSecurity: deps.hsts
+        ? "max-age=31536000; includeSubDomains"
+        : false,
+    }),
+  );
   app.use("*", async (c, next) => {
     await next();
     c.header("Cache-Control", "no-store");
@@ -47,11 +63,15 @@ export function buildApp(deps: AppDeps) {
   );
 
   app.get("/health", (c) => c.json({ status: "ok", version: deps.version }));
-  app.get("/.well-known/jwks.json", (c) => c.json(deps.tokens.publicKeys()));
+  app.get(
+    "/.well-known/jwks.json",
+    async (c) => c.json(await deps.tokens.publicKeys(deps.clock())),
+  );
   // Before the FHIR router, whose sign-in check would claim the lab's
   // discovery document.
   app.route("/", smartRoutes(deps));
   app.route("/auth", authRoutes(deps));
+  app.route("/auth", passwordRoutes(deps));
   app.route("/admin", adminRoutes(deps));
   app.route("/labs", labRoutes(deps));
   app.route("/", terminologyRoutes(deps));
@@ -113,6 +133,8 @@ async function handleError(
   if (error instanceof LhcmsError) {
     const headers: Record<string, string> = error.code === "unauthenticated"
       ? { "WWW-Authenticate": "Bearer" }
+      : error instanceof TooManyRequests
+      ? { "Retry-After": String(error.retryAfterSeconds) }
       : {};
     return c.json(
       { error: error.code, message: error.message },

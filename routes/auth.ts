@@ -2,14 +2,9 @@
  * `/auth`: sign-in with password and TOTP second factor, MFA enrollment and
  * step-up, refresh and sign-out, returning bearer tokens.
  */
-import { type Context, Hono } from "hono";
-import {
-  addPendingAudit,
-  type AuditRecord,
-  auditRecord,
-  commitAudit,
-} from "../domain/audit.ts";
-import { type User } from "../domain/directory.ts";
+import { Hono } from "hono";
+import { addPendingAudit, auditRecord, commitAudit } from "../domain/audit.ts";
+import type { User } from "../domain/directory.ts";
 import { fail, LhcmsError } from "../domain/errors.ts";
 import { keys } from "../domain/kv_keys.ts";
 import {
@@ -17,21 +12,24 @@ import {
   type Enrollment,
   ENROLLMENT_SECONDS,
   enrollmentKey,
+  type FactorCheck,
   type MfaRecord,
   newEnrollmentToken,
   showSecret,
   spendFactor,
 } from "../domain/mfa.ts";
-import { burnVerification, verifyPassword } from "../domain/passwords.ts";
+import { checkCredentials } from "../domain/credentials.ts";
 import {
   addEndSession,
   addSession,
-  endSession,
+  endUserSessions,
   newSession,
 } from "../domain/sessions.ts";
+import { addClearAccount } from "../domain/sign_in_throttle.ts";
 import { ACCESS_TOKEN_SECONDS } from "../domain/tokens.ts";
 import type { AppDeps, AppEnv } from "./env.ts";
 import { authenticate, authenticatedCaller, network } from "./middleware.ts";
+import { authAudit, signInAttempt } from "./sign_in_gate.ts";
 
 /** The `/auth` router. */
 export function authRoutes(deps: AppDeps) {
@@ -41,14 +39,21 @@ export function authRoutes(deps: AppDeps) {
     const body = await c.req.json().catch(() => null);
     const username = typeof body?.username === "string" ? body.username : "";
     const password = typeof body?.password === "string" ? body.password : "";
-    const { user, account } = await checkCredentials(deps, username, password);
     const now = deps.clock();
+    const gate = await signInAttempt(c, deps, username, now);
+    const { user, account } = await checkCredentials(
+      deps.kv,
+      username,
+      password,
+    );
     // An unknown name may be a password typed in the wrong field: not recorded.
     const audit = authAudit(c, now, account ?? "unknown-user", user?.role);
+    const failed = (reason: string) => gate.fail(audit("login-failed", reason));
 
-    if (!user) {
-      await commitAudit(deps.kv, audit("login-failed", "invalid_credentials"));
-      deps.auditWake("system");
+    // A locked account answers exactly as a wrong password does, even to
+    // the right one, and costs the same Argon2id verification.
+    if (!user || gate.locked) {
+      await failed(gate.locked ? "account_locked" : "invalid_credentials");
       throw fail.unauthenticated("Username or password is incorrect");
     }
     const mfa = await deps.kv.get<MfaRecord>(keys.mfa(user.username));
@@ -75,11 +80,12 @@ export function authRoutes(deps: AppDeps) {
     if (mfa.value === null) {
       // LHCMS_MFA=optional and not enrolled: the password alone suffices.
       const session = newSession(
-        user.username,
+        user,
         now.getTime(),
         deps.sessionLimits,
       );
       const op = addSession(deps.kv.atomic(), session, deps.sessionLimits);
+      addClearAccount(op, gate.keys);
       addPendingAudit(op, audit("login"));
       await op.commit();
       deps.auditWake("system");
@@ -87,7 +93,7 @@ export function authRoutes(deps: AppDeps) {
     }
 
     const session = newSession(
-      user.username,
+      user,
       now.getTime(),
       deps.sessionLimits,
       now.getTime(),
@@ -101,10 +107,17 @@ export function authRoutes(deps: AppDeps) {
       now,
       (op, recoveryUsed) => {
         addSession(op, session, deps.sessionLimits);
+        addClearAccount(op, gate.keys);
         addPendingAudit(op, audit("login"));
         if (recoveryUsed) addPendingAudit(op, audit("mfa-recovery-used"));
       },
     );
+    if (!check.ok && check.reason === "mfa_invalid") {
+      // A wrong code counts like a wrong password: guessing six digits
+      // must be as slow as guessing the password.
+      await failed(check.reason);
+      throw factorError(check.reason);
+    }
     if (!check.ok) {
       await commitAudit(deps.kv, audit("login-failed", check.reason));
       deps.auditWake("system");
@@ -200,7 +213,7 @@ export function authRoutes(deps: AppDeps) {
     const user = (await deps.kv.get<User>(keys.user(username))).value;
     const audit = authAudit(c, now, username, user?.role);
     const session = newSession(
-      username,
+      user ?? { username },
       now.getTime(),
       deps.sessionLimits,
       now.getTime(),
@@ -240,6 +253,9 @@ export function authRoutes(deps: AppDeps) {
     const { user, session: old } = c.var.caller;
     const now = deps.clock();
     const audit = authAudit(c, now, user.username, user.role);
+    // Guessing a step-up code with a stolen token counts like guessing at
+    // sign-in: same counters, same waits, same lock.
+    const gate = await signInAttempt(c, deps, user.username, now);
     const mfa = await deps.kv.get<MfaRecord>(keys.mfa(user.username));
     if (mfa.value === null) {
       await commitAudit(
@@ -253,7 +269,7 @@ export function authRoutes(deps: AppDeps) {
     }
     const session = {
       ...newSession(
-        user.username,
+        user,
         now.getTime(),
         deps.sessionLimits,
         now.getTime(),
@@ -261,20 +277,27 @@ export function authRoutes(deps: AppDeps) {
       createdAt: old.createdAt,
       expiresAt: old.expiresAt,
     };
-    const check = await spendFactor(
-      deps.kv,
-      deps.keyRing,
-      mfa as Deno.KvEntry<MfaRecord>,
-      user.username,
-      body ?? {},
-      now,
-      (op, recoveryUsed) => {
-        addEndSession(op, old);
-        addSession(op, session, deps.sessionLimits);
-        addPendingAudit(op, audit("mfa-step-up"));
-        if (recoveryUsed) addPendingAudit(op, audit("mfa-recovery-used"));
-      },
-    );
+    const check: FactorCheck = gate.locked
+      ? { ok: false, reason: "mfa_invalid" }
+      : await spendFactor(
+        deps.kv,
+        deps.keyRing,
+        mfa as Deno.KvEntry<MfaRecord>,
+        user.username,
+        body ?? {},
+        now,
+        (op, recoveryUsed) => {
+          addEndSession(op, old);
+          addSession(op, session, deps.sessionLimits);
+          addPendingAudit(op, audit("mfa-step-up"));
+          if (recoveryUsed) addPendingAudit(op, audit("mfa-recovery-used"));
+        },
+      );
+    if (!check.ok && check.reason === "mfa_invalid") {
+      const reason = gate.locked ? "account_locked" : check.reason;
+      await gate.fail(audit("mfa-step-up-failed", reason));
+      throw factorError(check.reason);
+    }
     if (!check.ok) {
       await commitAudit(deps.kv, audit("mfa-step-up-failed", check.reason));
       deps.auditWake("system");
@@ -298,18 +321,21 @@ export function authRoutes(deps: AppDeps) {
     );
   });
 
+  // Signing out ends every session of the person, on every device: a
+  // token left on a shared workstation stops working too.
   app.post("/logout", authenticate(deps), async (c) => {
-    const { user, session } = c.var.caller;
-    await endSession(deps.kv, session);
-    await commitAudit(
+    const { user } = c.var.caller;
+    const record = auditRecord({
+      subtype: "logout",
+      action: "E",
+      outcome: "0",
+      agent: { who: user.username, role: user.role },
+      network: network(c),
+    }, deps.clock());
+    await endUserSessions(
       deps.kv,
-      auditRecord({
-        subtype: "logout",
-        action: "E",
-        outcome: "0",
-        agent: { who: user.username, role: user.role },
-        network: network(c),
-      }, deps.clock()),
+      user.username,
+      (op) => addPendingAudit(op, record),
     );
     deps.auditWake("system");
     return c.body(null, 204);
@@ -329,19 +355,6 @@ async function tokenBody(
     token_type: "Bearer",
     expires_in: ACCESS_TOKEN_SECONDS,
   };
-}
-
-/** Builds the audit records of one sign-in request. */
-function authAudit(c: Context, now: Date, who: string, role?: string) {
-  return (subtype: string, outcomeCode?: string): AuditRecord =>
-    auditRecord({
-      subtype,
-      action: "E",
-      outcome: outcomeCode ? "4" : "0",
-      outcomeCode,
-      agent: { who, role },
-      network: network(c),
-    }, now);
 }
 
 function factorError(reason: "mfa_required" | "mfa_invalid") {
@@ -368,30 +381,4 @@ async function liveEnrollment(deps: AppDeps, token: string, now: Date) {
     throw enrollmentGone();
   }
   return entry;
-}
-
-/**
- * `user` when the password is right and the account enabled; `account` when
- * the username exists at all. Every path costs one Argon2id verification,
- * so timing does not tell an unknown user from a wrong password.
- */
-async function checkCredentials(
-  deps: AppDeps,
-  username: string,
-  password: string,
-): Promise<{ user?: User; account?: string }> {
-  if (!username || !password || username.length > 64 || password.length > 256) {
-    await burnVerification(password || "x");
-    return {};
-  }
-  const user = (await deps.kv.get<User>(keys.user(username))).value;
-  if (!user) {
-    await burnVerification(password);
-    return {};
-  }
-  const ok = await verifyPassword(password, user.passwordHash);
-  return {
-    user: ok && !user.disabled ? user : undefined,
-    account: user.username,
-  };
 }

@@ -53,6 +53,8 @@ export async function clientCaller(
       createdAt: now,
       lastSeenAt: now,
       expiresAt: claims.exp * 1000,
+      // Not a person's session: nothing signs a client out but disabling it.
+      generation: 0,
     },
     client: {
       id: client.id,

@@ -3,6 +3,7 @@ import type { AuditScope } from "../domain/kv_keys.ts";
 import type { KeyRing } from "../domain/crypto.ts";
 import type { Logger } from "../domain/log.ts";
 import type { MfaMode } from "../domain/mfa.ts";
+import type { LockoutPolicy } from "../domain/sign_in_throttle.ts";
 import type { Session, SessionLimits } from "../domain/sessions.ts";
 import type { ScopeGrant } from "../domain/smart_scopes.ts";
 import type { TokenService } from "../domain/tokens.ts";
@@ -18,8 +19,14 @@ export interface AppDeps {
   sessionLimits: SessionLimits;
   /** `LHCMS_MFA`: whether a person without a second factor may sign in. */
   mfa: MfaMode;
+  /** `LHCMS_LOCKOUT_THRESHOLD`, `LHCMS_LOCKOUT_MINUTES`. */
+  lockout: LockoutPolicy;
   /** Tells the audit writer that a scope has pending records. */
   auditWake: (scope: AuditScope) => void;
+  /** Send HSTS: HTTPS here, or at the declared proxy in front. */
+  hsts: boolean;
+  /** `LHCMS_TRUST_PROXY`: the client address is in `X-Forwarded-For`. */
+  trustProxy: boolean;
   /** External base URL, when the server sits behind a proxy. */
   publicUrl?: string;
   version: string;
@@ -50,6 +57,8 @@ export type AppEnv = {
   Variables: {
     requestId: string;
     log: Logger;
+    /** The client's address as the declared proxy saw it. */
+    forwardedFor?: string;
     caller: Caller;
     /** The FHIR interaction under way, so a failure can be audited. */
     interaction: Interaction;

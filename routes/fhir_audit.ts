@@ -19,6 +19,7 @@ import { parseDateRange, splitPrefix } from "../fhir/dates.ts";
 import { FHIR_ID } from "../fhir/types.ts";
 import type { AppDeps, AppEnv } from "./env.ts";
 import { auditDraft, fhirBase, fhirResponse } from "./fhir_support.ts";
+import { requireFreshMfa } from "./middleware.ts";
 
 const SOURCE = "LHCMS";
 
@@ -40,6 +41,9 @@ export function auditRoutes(deps: AppDeps) {
     }
     await next();
   });
+  // Searching the trail is how it is exported: it needs a fresh second
+  // factor, as key and role changes do.
+  app.use("*", requireFreshMfa(deps));
 
   app.get("/", async (c) => {
     const lab = c.req.param("lab") as string;

@@ -3,7 +3,11 @@ import type { Context, MiddlewareHandler } from "hono";
 import { getConnInfo } from "hono/deno";
 import { fail, LhcmsError } from "../domain/errors.ts";
 import { FRESH_MFA_MS } from "../domain/mfa.ts";
-import { type Session, useSession } from "../domain/sessions.ts";
+import {
+  isCurrentSession,
+  type Session,
+  useSession,
+} from "../domain/sessions.ts";
 import type { User } from "../domain/directory.ts";
 import { keys } from "../domain/kv_keys.ts";
 import type { AccessClaims } from "../domain/tokens.ts";
@@ -20,6 +24,13 @@ export function requestLogging(deps: AppDeps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const requestId = crypto.randomUUID();
     c.set("requestId", requestId);
+    if (deps.trustProxy) {
+      // The proxy appends the address it saw; earlier entries are the
+      // client's own claims.
+      const hops = c.req.header("X-Forwarded-For")?.split(",") ?? [];
+      const last = hops.at(-1)?.trim();
+      if (last) c.set("forwardedFor", last.slice(0, 64));
+    }
     c.set("log", deps.log.with({ requestId }));
     const started = performance.now();
     await next();
@@ -113,42 +124,44 @@ async function userCaller(
     deps.sessionLimits,
   );
   const user = userEntry.value;
-  if (!user || user.disabled || session.username !== user.username) {
+  if (!user || user.disabled || !isCurrentSession(session, user)) {
     throw fail.unauthenticated("Session has ended");
   }
   return { user, session };
 }
 
 /**
- * For exports, key and role changes: the session must have proved a second
- * factor in the last 5 minutes (at sign-in or `POST /auth/mfa/step-up`).
- * Use after {@link authenticate}. With `LHCMS_MFA=optional`, a person who
- * has not enrolled passes, as there is nothing to prove.
+ * For audit exports, key and role changes: the session must have proved a
+ * second factor in the last 5 minutes (at sign-in or
+ * `POST /auth/mfa/step-up`). Use after {@link authenticate}. With
+ * `LHCMS_MFA=optional`, a person who never enrolled has nothing to prove
+ * and is refused too, told to enroll first: a password alone never passes.
  */
 export function requireFreshMfa(deps: AppDeps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const { user, session } = c.var.caller;
     const now = deps.clock().getTime();
-    const fresh = session.mfaAt !== undefined &&
-      now - session.mfaAt <= FRESH_MFA_MS;
-    const exempt = !fresh && deps.mfa === "optional" &&
-      (await deps.kv.get(keys.mfa(user.username))).value === null;
-    if (!fresh && !exempt) {
-      throw new LhcmsError(
-        "mfa_step_up_required",
-        "This action needs an MFA code from the last 5 minutes: " +
-          "send one to POST /auth/mfa/step-up and use the new token",
-      );
+    if (session.mfaAt !== undefined && now - session.mfaAt <= FRESH_MFA_MS) {
+      return await next();
     }
-    await next();
+    const enrolled = deps.mfa === "required" ||
+      (await deps.kv.get(keys.mfa(user.username))).value !== null;
+    throw new LhcmsError(
+      "mfa_step_up_required",
+      enrolled
+        ? "This action needs an MFA code from the last 5 minutes: " +
+          "send one to POST /auth/mfa/step-up and use the new token"
+        : "This action needs a second factor, and none is enrolled: " +
+          "enroll one (POST /auth/mfa/enroll), then step up",
+    );
   };
 }
 
 /** The client's network address and user agent, for the audit trail. */
 export function network(c: Context): { address?: string; userAgent?: string } {
-  let address: string | undefined;
+  let address: string | undefined = c.get("forwardedFor");
   try {
-    address = getConnInfo(c).remote.address;
+    address ??= getConnInfo(c).remote.address;
   } catch {
     address = undefined;
   }

@@ -36,6 +36,8 @@ import { keys } from "../domain/kv_keys.ts";
 import type { Logger } from "../domain/log.ts";
 import { resetMfa } from "../domain/mfa.ts";
 import { isRole, ROLES } from "../domain/roles.ts";
+import { unlockAccount } from "../domain/sign_in_throttle.ts";
+import type { TokenService } from "../domain/tokens.ts";
 import { openStore } from "../main.ts";
 
 /** A mistake in how the command was called. */
@@ -44,6 +46,7 @@ class UsageError extends Error {}
 interface Store {
   kv: Deno.Kv;
   keyRing: KeyRing;
+  tokens: TokenService;
   /** The audit record of a change at `now`, committed with the change. */
   audit(now: Date): AuditRecord;
 }
@@ -115,19 +118,13 @@ const COMMANDS: Record<string, Command> = {
       "\n      enrolls a new authenticator)",
     options: ["username"],
     required: ["username"],
-    run: async ({ kv, audit }, o) => {
+    run: async (store, o) => {
       const username = String(o.username);
-      if ((await kv.get(keys.user(username))).value === null) {
-        throw new UsageError(`No user ${username}`);
-      }
-      const hadFactor = await retryLocked((now) =>
-        resetMfa(kv, username, (op) =>
-          addPendingAudit(op, {
-            ...audit(now),
-            subtype: "mfa-reset",
-            action: "U",
-            entity: { type: "User", id: username },
-          }))
+      const hadFactor = await changeUser(
+        store,
+        username,
+        "mfa-reset",
+        (addAudit) => resetMfa(store.kv, username, addAudit),
       );
       return [
         hadFactor
@@ -199,6 +196,43 @@ const COMMANDS: Record<string, Command> = {
       return orNone(lines, "No client yet");
     },
   },
+  unlock: {
+    usage: "unlock --username tina" +
+      "\n      (lifts a lockout after failed sign-ins before it expires)",
+    options: ["username"],
+    required: ["username"],
+    run: async (store, o) => {
+      const username = String(o.username);
+      const hadFailures = await changeUser(
+        store,
+        username,
+        "unlock",
+        (addAudit) => unlockAccount(store.kv, username, addAudit),
+      );
+      return [
+        hadFailures
+          ? `Unlocked ${username}: failed sign-ins forgotten`
+          : `${username} had no failed sign-ins to forget`,
+      ];
+    },
+  },
+  "rotate-signing-key": {
+    usage: "rotate-signing-key" +
+      "\n      (a new key signs tokens; the old one verifies its tokens until" +
+      "\n      they expire)",
+    run: async ({ tokens, audit }) => {
+      const { kid, previous } = await retryLocked((now) =>
+        tokens.rotate(now, (op, kid) =>
+          addPendingAudit(op, {
+            ...audit(now),
+            subtype: "rotate-signing-key",
+            action: "U",
+            entity: { type: "SigningKey", id: kid },
+          }))
+      );
+      return [`Signing key ${kid} is current; ${previous} is retired`];
+    },
+  },
   "list-labs": {
     usage: "list-labs",
     run: async ({ kv }) => {
@@ -256,6 +290,31 @@ async function switchClient(
     })
   );
   return [`${disabled ? "Disabled" : "Enabled"} client ${id}`];
+}
+
+/**
+ * Runs `change` on an existing user; `change` commits the audit record
+ * (subtype `subtype`) that the callback it is given adds.
+ */
+async function changeUser<T>(
+  { kv, audit }: Store,
+  username: string,
+  subtype: string,
+  change: (addAudit: (op: Deno.AtomicOperation) => void) => Promise<T>,
+): Promise<T> {
+  if ((await kv.get(keys.user(username))).value === null) {
+    throw new UsageError(`No user ${username}`);
+  }
+  return await retryLocked((now) =>
+    change((op) =>
+      addPendingAudit(op, {
+        ...audit(now),
+        subtype,
+        action: "U",
+        entity: { type: "User", id: username },
+      })
+    )
+  );
 }
 
 function help(): string[] {
@@ -396,11 +455,11 @@ async function main(args: string[]): Promise<number> {
   const options = parseOptions(name, command, rest);
 
   const config = loadConfig(Deno.env.toObject());
-  const { kv, keyRing } = await openStore(config, consoleLog, {
+  const { kv, keyRing, tokens } = await openStore(config, consoleLog, {
     createDevKey: false,
   });
   try {
-    const store = { kv, keyRing, audit: operatorAudit };
+    const store = { kv, keyRing, tokens, audit: operatorAudit };
     const lines = await command.run(store, options);
     console.log(lines.join("\n"));
     return 0;

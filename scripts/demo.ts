@@ -13,9 +13,8 @@ import { Authenticator } from "./demo_clients.ts";
 import { DemoError, runDemoStory } from "./demo_story.ts";
 
 /**
- * The admin's authenticator, from the secret shown at enrollment (not
- * needed when the server runs with LHCMS_MFA=optional and the admin never
- * enrolled).
+ * The admin's authenticator, from the secret shown at enrollment: creating
+ * users needs a fresh code, even with LHCMS_MFA=optional.
  */
 function adminCode(value: string | undefined) {
   if (!value) return undefined;

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { Client } from "fhir-kit-client";
 import * as OTPAuth from "otpauth";
 import { encodeBase64, loadConfig } from "../domain/config.ts";
+import type { AuditRecord } from "../domain/audit.ts";
 import { keys } from "../domain/kv_keys.ts";
 import { jsonLogger, type Logger } from "../domain/log.ts";
 import { start } from "../main.ts";
@@ -40,6 +41,8 @@ export interface TestServer {
   kvPath: string;
   clock: TestClock;
   adminToken: string;
+  /** Base64 of the master key, for tests that act as the key holder. */
+  masterKey: string;
   close(): Promise<void>;
 }
 
@@ -54,12 +57,13 @@ export async function startTestServer(
   const dir = await Deno.makeTempDir({ prefix: "lhcms-test-" });
   const kvPath = `${dir}/lhcms.kv`;
   const clock = new TestClock();
+  const masterKey = encodeBase64(crypto.getRandomValues(new Uint8Array(32)));
   const config = loadConfig({
     PORT: "0",
     LHCMS_HOSTNAME: "127.0.0.1",
     LHCMS_KV_PATH: kvPath,
     LHCMS_BOOTSTRAP_ADMIN: `${ADMIN.username}:${ADMIN.password}`,
-    LHCMS_MASTER_KEY: encodeBase64(crypto.getRandomValues(new Uint8Array(32))),
+    LHCMS_MASTER_KEY: masterKey,
     ...options.env,
   });
   const running = await start(config, {
@@ -75,6 +79,7 @@ export async function startTestServer(
     kvPath,
     clock,
     adminToken,
+    masterKey,
     close: async () => {
       clocks.delete(running.url);
       for (const key of authenticators.keys()) {
@@ -173,6 +178,38 @@ export async function login(
     throw new Error(
       `login ${username}: ${res.status} ${JSON.stringify(res.body)}`,
     );
+  }
+  return res.body.access_token;
+}
+
+/**
+ * Forgets every count of failed sign-ins, for tests whose subject is not
+ * throttling but that fail on purpose more than 5 times from 127.0.0.1.
+ */
+export async function forgetSignInFailures(server: TestServer) {
+  for (
+    const collection of [
+      "sign_in_failures_by_account",
+      "sign_in_failures_by_address",
+    ]
+  ) {
+    for await (const e of server.kv.list({ prefix: [collection] })) {
+      await server.kv.delete(e.key);
+    }
+  }
+}
+
+/** Steps a session up with the next code; returns the new token. */
+export async function stepUp(
+  server: TestServer,
+  username: string,
+  token: string,
+): Promise<string> {
+  const res = await call(server.url, "POST", "/auth/mfa/step-up", token, {
+    code: mfaCode(server.url, username),
+  }, { "Content-Type": "application/json" });
+  if (res.status !== 200) {
+    throw new Error(`step-up ${username}: ${JSON.stringify(res.body)}`);
   }
   return res.body.access_token;
 }
@@ -364,6 +401,31 @@ export async function rawStatus(conn: Deno.Conn): Promise<number> {
     text += new TextDecoder().decode(buffer.subarray(0, n));
   }
   return Number(text.split(" ")[1]);
+}
+
+/**
+ * The system audit records of one person, oldest first, as
+ * "subtype outcome [outcomeCode]" lines.
+ */
+export async function systemAuditOf(server: TestServer, who: string) {
+  await auditSettled(server);
+  const admin = await login(server.url, ADMIN.username, ADMIN.password);
+  const records: AuditRecord[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await call(
+      server.url,
+      "GET",
+      `/admin/audit-events${cursor ? `?cursor=${cursor}` : ""}`,
+      admin,
+    );
+    records.push(...page.body.records);
+    cursor = page.body.cursor;
+  } while (cursor);
+  return records.filter((r) => r.agent.who === who)
+    .map((r) =>
+      `${r.subtype} ${r.outcome}${r.outcomeCode ? ` ${r.outcomeCode}` : ""}`
+    );
 }
 
 /** Asserts the status and FHIR media type of a response; returns its body. */

@@ -197,6 +197,24 @@ Deno.test("[startup] LHCMS_BOOTSTRAP_ADMIN without a colon stops start-up naming
   );
 });
 
+Deno.test("[startup] a breached LHCMS_BOOTSTRAP_ADMIN password stops start-up naming it", async () => {
+  await withDir((dir, args) =>
+    assertRefused(args, dir, {
+      LHCMS_BOOTSTRAP_ADMIN: "root:password123456",
+      LHCMS_MASTER_KEY: newKey(),
+    }, "LHCMS_BOOTSTRAP_ADMIN")
+  );
+});
+
+Deno.test("[startup] LHCMS_ENV=production on plain HTTP stops start-up naming LHCMS_TLS_CERT", async () => {
+  await withDir((dir, args) =>
+    assertRefused(args, dir, {
+      LHCMS_ENV: "production",
+      LHCMS_MASTER_KEY: newKey(),
+    }, "LHCMS_TLS_CERT")
+  );
+});
+
 Deno.test("[startup] without LHCMS_MASTER_KEY a dev key file is created beside the KV file, loudly", async () => {
   await withDir(async (dir, args) => {
     const server = new Server(args, dir, {});

@@ -3,7 +3,9 @@
  * KV file of a server that is running, with the task's own permissions.
  */
 import assert from "node:assert/strict";
-import type { AuditRecord } from "../../domain/audit.ts";
+import * as jose from "jose";
+import { type AuditRecord, auditRecord } from "../../domain/audit.ts";
+import { recordFailure, throttleKeys } from "../../domain/sign_in_throttle.ts";
 import { encodeBase64, loadConfig } from "../../domain/config.ts";
 import { keys } from "../../domain/kv_keys.ts";
 import { jsonLogger } from "../../domain/log.ts";
@@ -288,6 +290,8 @@ Deno.test("[admin] help lists every command and exits 0", async () => {
         "list-labs",
         "list-users",
         "mfa-reset",
+        "rotate-signing-key",
+        "unlock",
       ]
     ) assert.match(run.stdout, new RegExp(`^  ${name}\\b`, "m"));
   } finally {
@@ -360,6 +364,91 @@ Deno.test("[admin] a mistake prints one error line and exits 1", async (t) => {
       });
     }
   } finally {
+    await Deno.remove(s.dir, { recursive: true });
+  }
+});
+
+Deno.test("[admin] unlock forgets a user's failed sign-ins and is audited", async () => {
+  const s = await setup();
+  try {
+    await admin(s, ["create-lab", "--id", "acme", "--name", "Acme"]);
+    await admin(
+      s,
+      ["create-user", "--username", "vic", "--role", "viewer"]
+        .concat(["--labs", "acme"]),
+      { LHCMS_NEW_PASSWORD: PASSWORD },
+    );
+    const throttle = await throttleKeys("vic", "192.0.2.7");
+    let kv = await Deno.openKv(s.env.LHCMS_KV_PATH);
+    const now = Date.now();
+    const failure = auditRecord({
+      subtype: "login-failed",
+      action: "E",
+      outcome: "4",
+      agent: { who: "vic" },
+      network: {},
+    }, new Date(now));
+    await recordFailure(
+      kv,
+      throttle,
+      now,
+      { threshold: 1, minutes: 15 },
+      failure,
+    );
+    assert.notEqual((await kv.get(throttle.account)).value, null);
+    kv.close();
+
+    const run = await admin(s, ["unlock", "--username", "vic"]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, "Unlocked vic: failed sign-ins forgotten");
+    kv = await Deno.openKv(s.env.LHCMS_KV_PATH);
+    try {
+      assert.equal((await kv.get(throttle.account)).value, null);
+      // The address keeps its count: an unlock is about the account.
+      assert.notEqual((await kv.get(throttle.address)).value, null);
+      const subtypes: string[] = [];
+      for await (
+        const e of kv.list<AuditRecord>({ prefix: keys.auditPending("system") })
+      ) subtypes.push(e.value.subtype);
+      assert.ok(subtypes.includes("unlock"), String(subtypes));
+    } finally {
+      kv.close();
+    }
+    const unknown = await admin(s, ["unlock", "--username", "nobody"]);
+    assert.equal(unknown.code, 1);
+  } finally {
+    await Deno.remove(s.dir, { recursive: true });
+  }
+});
+
+Deno.test("[admin] rotate-signing-key: the running server signs with the new key and still accepts old tokens", async () => {
+  const s = await setup();
+  const server = await startServer(s);
+  try {
+    const before = await login(server.url, ADMIN.username, ADMIN.password);
+    const oldKid = jose.decodeProtectedHeader(before).kid;
+
+    const run = await admin(s, ["rotate-signing-key"]);
+    assert.equal(run.code, 0, run.stderr);
+    const [, newKid, previous] =
+      /^Signing key (\S+) is current; (\S+) is retired$/.exec(run.stdout)!;
+    assert.equal(previous, oldKid);
+
+    const after = await login(server.url, ADMIN.username, ADMIN.password);
+    assert.equal(jose.decodeProtectedHeader(after).kid, newKid);
+    for (const token of [before, after]) {
+      assert.equal(
+        (await call(server.url, "GET", "/admin/labs", token)).status,
+        200,
+      );
+    }
+    const jwks = await call(server.url, "GET", "/.well-known/jwks.json");
+    assert.deepEqual(
+      jwks.body.keys.map((k: { kid: string }) => k.kid).sort(),
+      [newKid, oldKid].sort(),
+    );
+  } finally {
+    await server.close();
     await Deno.remove(s.dir, { recursive: true });
   }
 });
