@@ -177,6 +177,22 @@ export async function createResource(
 }
 
 /**
+ * Throws 403 unless the caller may change the record: a caller limited to
+ * a practice changes only that practice's records; the lab's own
+ * practitioners and organizations, shared by every practice, are theirs
+ * to read, not to rewrite.
+ */
+export function requireOwnership(current: Loaded, visibility: Visibility) {
+  const practice = visibility.practice;
+  if (practice !== undefined && current.stored.practice !== practice) {
+    const { resourceType, id } = current.resource;
+    throw fail.forbidden(
+      `Cannot update ${resourceType}/${id}: it belongs to the lab`,
+    );
+  }
+}
+
+/**
  * Replaces the current version of a resource. `review` sees the old and new
  * bodies; it throws to refuse (role and workflow rules) and may return the
  * body to store instead (server-owned elements kept).
@@ -203,15 +219,7 @@ export async function updateResource(
       resource.id,
       options.visibility,
     );
-    // A caller limited to a practice changes only that practice's records:
-    // the lab's own practitioners and organizations, shared by every
-    // practice, are theirs to read, not to rewrite.
-    const practice = options.visibility.practice;
-    if (practice !== undefined && current.stored.practice !== practice) {
-      throw fail.forbidden(
-        `Cannot update ${type}/${resource.id}: it belongs to the lab`,
-      );
-    }
+    requireOwnership(current, options.visibility);
     const version = current.stored.versionId;
     if (options.ifMatch !== undefined && options.ifMatch !== version) {
       throw fail.preconditionFailed(

@@ -14,11 +14,15 @@ import { adminRoutes } from "./admin.ts";
 import { authRoutes } from "./auth.ts";
 import { labRoutes } from "./lab.ts";
 import type { AppDeps, AppEnv } from "./env.ts";
-import { fhirResponse } from "./fhir_support.ts";
-import { fhirRoutes, MAX_BODY_BYTES } from "./fhir.ts";
+import { fhirRoutes } from "./fhir.ts";
 import { requestLogging } from "./middleware.ts";
 import { terminologyRoutes } from "./terminology.ts";
-import { auditDraft, interactionOf } from "./fhir_support.ts";
+import {
+  auditDraft,
+  fhirResponse,
+  interactionOf,
+  MAX_BODY_BYTES,
+} from "./fhir_support.ts";
 
 /** Builds the LHCMS application. */
 export function buildApp(deps: AppDeps) {

@@ -25,7 +25,7 @@ import { historyBundle, searchBundle } from "../fhir/bundle.ts";
 import { capabilityStatement } from "../fhir/capability.ts";
 import { writeOutcome } from "../fhir/outcome.ts";
 import { parseSearch, type SearchQuery } from "../fhir/search.ts";
-import { FHIR_ID, isStoredType, type Resource } from "../fhir/types.ts";
+import { FHIR_ID, type Resource } from "../fhir/types.ts";
 import {
   checkResource,
   localReferences,
@@ -33,10 +33,13 @@ import {
   relativiseReferences,
 } from "../fhir/validate.ts";
 import { auditRoutes } from "./fhir_audit.ts";
-import type { AppDeps, AppEnv, Interaction } from "./env.ts";
+import { validateOperation } from "./fhir_validate.ts";
+import type { AppDeps, AppEnv } from "./env.ts";
 import { authenticate } from "./middleware.ts";
 import {
   auditDraft,
+  begin,
+  bodyText,
   checkStatusOnlyChange,
   fhirBase,
   fhirResponse,
@@ -46,9 +49,6 @@ import {
   versionHeaders,
   visibilityOf,
 } from "./fhir_support.ts";
-
-/** The largest request body any route reads (`app.ts` enforces it). */
-export const MAX_BODY_BYTES = 1_000_000;
 
 /** The `/fhir` router. */
 export function fhirRoutes(deps: AppDeps) {
@@ -88,6 +88,7 @@ export function fhirRoutes(deps: AppDeps) {
     return search(deps, c, form);
   });
   app.post("/:lab/:type", (c) => create(deps, c));
+  app.post("/:lab/:type/$validate", (c) => validateOperation(deps, c));
   app.get("/:lab/:type/:id", (c) => read(deps, c));
   app.put("/:lab/:type/:id", (c) => update(deps, c));
   app.get("/:lab/:type/:id/_history", (c) => history(deps, c));
@@ -98,46 +99,13 @@ export function fhirRoutes(deps: AppDeps) {
   return app;
 }
 
-/** Reads lab, type and id from the path and notes the interaction for the audit. */
-function begin(
-  c: Context<AppEnv>,
-  subtype: string,
-  action: Interaction["action"],
-): { lab: string; type: string; id?: string } {
-  const lab = c.req.param("lab") as string;
-  const type = c.req.param("type") as string;
-  const id = c.req.param("id");
-  c.set("interaction", { lab, subtype, action, entity: { type, id } });
-  // An unsupported type is a 404, as for any unknown FHIR endpoint
-  // (https://hl7.org/fhir/R4/http.html#create).
-  if (!isStoredType(type)) {
-    throw fail.notFound(`Resource type ${type} is not supported`);
-  }
-  if (id !== undefined && !FHIR_ID.test(id)) {
-    throw fail.invalid("The id is not a valid FHIR id");
-  }
-  return { lab, type, id };
-}
-
-async function bodyText(c: Context): Promise<string> {
-  const contentType = c.req.header("Content-Type") ?? "";
-  if (!/^application\/(fhir\+)?json\b/.test(contentType)) {
-    throw fail.unsupportedMediaType(
-      "Content-Type must be application/fhir+json",
-    );
-  }
-  const text = await c.req.text();
-  if (text.length > MAX_BODY_BYTES) throw fail.invalid("The body is too large");
-  return text;
-}
-
 async function create(deps: AppDeps, c: Context<AppEnv>) {
   const { lab, type } = begin(c, "create", "C");
   const caller = c.var.caller;
   requirePermission(caller, type, "create");
   const resource = parseResource(await bodyText(c), type);
   delete resource.id;
-  checkResource(resource);
+  const checked = checkResource(resource);
   if (resource.resourceType === "Task") checkNewTask(resource);
   const base = fhirBase(deps, c, lab);
   relativiseReferences(resource, base);
@@ -157,7 +125,7 @@ async function create(deps: AppDeps, c: Context<AppEnv>) {
     { practice, visibility },
   );
   deps.auditWake({ lab });
-  return respondWithResource(c, created, 201, base, warnings);
+  return respondWithResource(c, created, 201, base, [...checked, ...warnings]);
 }
 
 /**
@@ -272,7 +240,7 @@ async function update(deps: AppDeps, c: Context<AppEnv>) {
   const resource = parseResource(await bodyText(c), type, id) as Resource & {
     id: string;
   };
-  checkResource(resource);
+  const checked = checkResource(resource);
   const base = fhirBase(deps, c, lab);
   relativiseReferences(resource, base);
   const visibility = visibilityOf(caller);
@@ -284,7 +252,7 @@ async function update(deps: AppDeps, c: Context<AppEnv>) {
   );
 
   const now = deps.clock();
-  let warnings: Problem[] = [];
+  let warnings: Problem[] = checked;
   const updated = await updateResource(deps, lab, resource, {
     visibility,
     now,
@@ -296,7 +264,7 @@ async function update(deps: AppDeps, c: Context<AppEnv>) {
         practice: visibility.practice,
         visibility,
       });
-      warnings = prepared.warnings;
+      warnings = [...checked, ...prepared.warnings];
       return prepared.resource;
     },
     audit: auditRecord(

@@ -7,9 +7,12 @@ import type { AuditAction, AuditRecord } from "../domain/audit.ts";
 import { fail } from "../domain/errors.ts";
 import type { Visibility } from "../domain/resources.ts";
 import { can, type Permission } from "../domain/roles.ts";
-import { FHIR_ID, type Resource } from "../fhir/types.ts";
-import type { AppDeps, AppEnv, Caller } from "./env.ts";
+import { FHIR_ID, isStoredType, type Resource } from "../fhir/types.ts";
+import type { AppDeps, AppEnv, Caller, Interaction } from "./env.ts";
 import { network } from "./middleware.ts";
+
+/** The largest request body any route reads (`app.ts` enforces it). */
+export const MAX_BODY_BYTES = 1_000_000;
 
 /** The FHIR media type of every response. */
 export const FHIR_JSON = "application/fhir+json; charset=utf-8";
@@ -193,5 +196,45 @@ export function interactionOf(
       : { subtype: "history-instance", action: "R", type, id };
   }
   if (method === "GET" && id) return { subtype: "read", action: "R", type, id };
-  return { subtype: "operation", action: "E", type, id };
+  // An operation such as $validate: the "id" segment is its name.
+  return {
+    subtype: "operation",
+    action: "E",
+    type,
+    id: id?.startsWith("$") ? undefined : id,
+  };
+}
+
+/** Reads lab, type and id from the path and notes the interaction for the audit. */
+export function begin(
+  c: Context<AppEnv>,
+  subtype: string,
+  action: Interaction["action"],
+): { lab: string; type: string; id?: string } {
+  const lab = c.req.param("lab") as string;
+  const type = c.req.param("type") as string;
+  const id = c.req.param("id");
+  c.set("interaction", { lab, subtype, action, entity: { type, id } });
+  // An unsupported type is a 404, as for any unknown FHIR endpoint
+  // (https://hl7.org/fhir/R4/http.html#create).
+  if (!isStoredType(type)) {
+    throw fail.notFound(`Resource type ${type} is not supported`);
+  }
+  if (id !== undefined && !FHIR_ID.test(id)) {
+    throw fail.invalid("The id is not a valid FHIR id");
+  }
+  return { lab, type, id };
+}
+
+/** The request body, refused unless it is FHIR JSON within the size limit. */
+export async function bodyText(c: Context): Promise<string> {
+  const contentType = c.req.header("Content-Type") ?? "";
+  if (!/^application\/(fhir\+)?json\b/.test(contentType)) {
+    throw fail.unsupportedMediaType(
+      "Content-Type must be application/fhir+json",
+    );
+  }
+  const text = await c.req.text();
+  if (text.length > MAX_BODY_BYTES) throw fail.invalid("The body is too large");
+  return text;
 }

@@ -330,7 +330,9 @@ Deno.test("[dental case] prescriptions are checked, numbered and dated", async (
       async () => {
         const crown = prescription("acme", patient, "crown", { teeth: ["11"] });
         crown.orderDetail!.push({
-          coding: [{ system: VITA_CLASSICAL_SYSTEM, code: " a3,5" }],
+          // Lower case and a comma; not spaces around it, which FHIR refuses
+          // in any code.
+          coding: [{ system: VITA_CLASSICAL_SYSTEM, code: "a3,5" }],
         });
         const stored = await ok(crown);
         assert.deepEqual(stored.orderDetail[1], {
