@@ -173,6 +173,37 @@ Deno.test("[validate] $validate checks as create or update would, dental rules i
     });
 
     await t.step(
+      "a reference to an unexpected type is a warning, not a refusal",
+      async () => {
+        const odd = {
+          ...person,
+          generalPractitioner: [{ reference: `Patient/${patient.id}` }],
+        };
+        const checked = fhirBody(await validate(odd), 200);
+        assert.deepEqual(
+          checked.issue.map((i: any) => [i.severity, i.expression?.[0]]),
+          [
+            ["information", undefined],
+            ["warning", "Patient.generalPractitioner[0]"],
+          ],
+        );
+        const res = await call(
+          server.url,
+          "POST",
+          "/fhir/acme/Patient",
+          acme.tokens.lab_admin,
+          odd,
+          { Prefer: "return=OperationOutcome" },
+        );
+        const outcome = fhirBody(res, 201);
+        assert.deepEqual(outcome.issue.map((i: any) => i.severity), [
+          "warning",
+        ]);
+        assert.equal(outcome.issue[0].code, "structure");
+      },
+    );
+
+    await t.step(
       "a dental rule is reported, and a valid prescription takes no case number",
       async () => {
         const bad = prescription("acme", patient.id, "crown", {
