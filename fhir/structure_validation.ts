@@ -43,10 +43,23 @@ export function validateStructure(resource: Resource): StructureReport {
   try {
     issues = validateResource(resource, { collect: { tokens } });
   } catch (error) {
-    if (!(error instanceof OperationOutcomeError)) throw error;
-    issues = error.outcome.issue ?? [];
+    if (error instanceof OperationOutcomeError) {
+      issues = error.outcome.issue ?? [];
+    } else {
+      // The library gives up on some shapes (a primitive's `_x` that is no
+      // object) with a plain error; its text is not meant for clients.
+      issues = [{
+        severity: "error",
+        code: "structure",
+        details: { text: "The JSON does not fit the structure definition" },
+      }];
+    }
   }
-  const report: StructureReport = { errors: [], warnings: [] };
+  const report: StructureReport = {
+    errors: emptyValues(resource),
+    warnings: [],
+  };
+  const empty = new Set(report.errors.map((p) => p.expression));
   for (const issue of issues) {
     const problem: Problem = {
       message: issue.details?.text ?? issue.diagnostics ?? "Invalid element",
@@ -54,10 +67,36 @@ export function validateStructure(resource: Resource): StructureReport {
       code: MISSING.test(issue.details?.text ?? "") ? "required" : issue.code,
     };
     const severe = issue.severity === "error" || issue.severity === "fatal";
+    if (severe && empty.has(problem.expression)) continue;
     (severe ? report.errors : report.warnings).push(problem);
   }
   report.errors.push(...bindingProblems(tokens));
   return report;
+}
+
+/**
+ * Empty strings and arrays, which FHIR JSON forbids
+ * (https://hl7.org/fhir/R4/json.html) and the library takes for absent.
+ */
+function emptyValues(resource: Resource): Problem[] {
+  const found: Problem[] = [];
+  const walk = (node: unknown, path: string) => {
+    if (node === "" || (Array.isArray(node) && node.length === 0)) {
+      found.push({
+        message: "An empty value is not allowed in FHIR JSON",
+        expression: path,
+        code: "structure",
+      });
+    } else if (Array.isArray(node)) {
+      node.forEach((item, i) => walk(item, `${path}[${i}]`));
+    } else if (node && typeof node === "object") {
+      for (const [key, value] of Object.entries(node)) {
+        walk(value, `${path}.${key}`);
+      }
+    }
+  };
+  walk(resource, resource.resourceType);
+  return found;
 }
 
 // The library names a choice element `value[x]`; in FHIRPath it is `value`.
