@@ -12,6 +12,7 @@ import { loadMasterKey } from "./domain/master_key.ts";
 import { keys } from "./domain/kv_keys.ts";
 import { DEFAULT_SESSION_LIMITS } from "./domain/sessions.ts";
 import { TokenService } from "./domain/tokens.ts";
+import { loadR4Definitions } from "./fhir/r4_definitions.ts";
 import { buildApp } from "./routes/app.ts";
 import { AuditWaker } from "./workers/audit_writer.ts";
 import { startWorkers } from "./workers/dispatcher.ts";
@@ -99,6 +100,9 @@ export async function start(
   const log = options.log ?? jsonLogger();
   const { kv, keyRing, tokens } = await openStore(config, log);
   await bootstrapAdmin(kv, config, log);
+  // Before listening, so the first write does not wait for the definitions.
+  const ms = loadR4Definitions();
+  if (ms > 0) log.info("FHIR definitions loaded", { ms: Math.round(ms) });
 
   const clock = options.clock ?? (() => new Date());
   const waker = new AuditWaker(kv, log);

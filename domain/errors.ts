@@ -8,6 +8,8 @@
 export interface Problem {
   message: string;
   expression?: string;
+  /** The FHIR issue type, when it is more precise than the error's own. */
+  code?: string;
 }
 
 /** Base class: a request that cannot be done, and why. */

@@ -170,6 +170,26 @@ export async function createResource(
 }
 
 /**
+ * Throws 403 unless the caller may change the record: a caller limited to
+ * a practice changes only that practice's records; the lab's own
+ * practitioners and organizations, shared by every practice, are theirs
+ * to read, not to rewrite.
+ */
+export function requireOwnership(
+  current: Loaded,
+  visibility: Visibility,
+  verb = "update",
+) {
+  const practice = visibility.practice;
+  if (practice !== undefined && current.stored.practice !== practice) {
+    const { resourceType, id } = current.resource;
+    throw fail.forbidden(
+      `Cannot ${verb} ${resourceType}/${id}: it belongs to the lab`,
+    );
+  }
+}
+
+/**
  * Replaces the current version of a resource. `review` sees the old and new
  * bodies; it throws to refuse (role and workflow rules) and may return the
  * body to store instead (server-owned elements kept).
@@ -236,12 +256,7 @@ async function readForChange(
   options: { visibility: Visibility; ifMatch?: number; verb: string },
 ): Promise<Loaded> {
   const current = await readResource(deps, lab, type, id, options.visibility);
-  const practice = options.visibility.practice;
-  if (practice !== undefined && current.stored.practice !== practice) {
-    throw fail.forbidden(
-      `Cannot ${options.verb} ${type}/${id}: it belongs to the lab`,
-    );
-  }
+  requireOwnership(current, options.visibility, options.verb);
   const version = current.stored.versionId;
   if (options.ifMatch !== undefined && options.ifMatch !== version) {
     throw fail.preconditionFailed(

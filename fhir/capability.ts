@@ -111,6 +111,13 @@ export function capabilityStatement(
           conditionalDelete: "not-supported" as const,
           interaction: storedInteractions(type)
             .map((code) => ({ code: code as "read" })),
+          operation: [{
+            name: "validate",
+            definition:
+              "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+            documentation:
+              "Checks as a create, or an update with mode=update; stores nothing",
+          }],
           searchParam: [
             { name: "_id", type: "token" as const },
             ...(SEARCH_PARAMS[type] ?? []).map((p) => ({

@@ -31,7 +31,7 @@ export function outcomeFor(error: LhcmsError): OperationOutcome {
     ? [{ severity: "error", code, diagnostics: error.message }]
     : error.problems.map((p) => ({
       severity: "error",
-      code,
+      code: (p.code ?? code) as OperationOutcomeIssue["code"],
       diagnostics: `${error.message}: ${p.message}`,
       ...(p.expression ? { expression: [p.expression] } : {}),
     }));
@@ -73,13 +73,31 @@ export function informational(message: string): OperationOutcome {
 /** The outcome of a successful write: its warnings, or that all went well. */
 export function writeOutcome(warnings: Problem[]): OperationOutcome {
   if (warnings.length === 0) return informational("Stored without warnings");
+  return { resourceType: "OperationOutcome", issue: warningIssues(warnings) };
+}
+
+/**
+ * The answer of `$validate`: every problem of a refused resource, or an
+ * information issue saying it is valid, followed by any warnings.
+ */
+export function validationOutcome(
+  refusal: LhcmsError | undefined,
+  warnings: Problem[],
+): OperationOutcome {
+  const first = refusal
+    ? outcomeFor(refusal).issue!
+    : informational("The resource is valid").issue!;
   return {
     resourceType: "OperationOutcome",
-    issue: warnings.map((w) => ({
-      severity: "warning",
-      code: "business-rule",
-      diagnostics: w.message,
-      ...(w.expression ? { expression: [w.expression] } : {}),
-    })),
+    issue: [...first, ...warningIssues(warnings)],
   };
+}
+
+function warningIssues(warnings: Problem[]): OperationOutcomeIssue[] {
+  return warnings.map((w) => ({
+    severity: "warning",
+    code: (w.code ?? "business-rule") as OperationOutcomeIssue["code"],
+    diagnostics: w.message,
+    ...(w.expression ? { expression: [w.expression] } : {}),
+  }));
 }

@@ -1,74 +1,17 @@
 /**
  * Checks an incoming resource before it is stored: well-formed JSON of the
- * type in the URL, an id that agrees with the URL, and the elements LHCMS
- * relies on. Every problem is reported with its FHIRPath expression.
+ * type in the URL, an id that agrees with the URL, the FHIR R4 structure
+ * definitions, and the elements LHCMS relies on. Every problem is reported
+ * with its FHIRPath expression.
  */
 import { fail, type Problem } from "../domain/errors.ts";
 import { parseDateRange } from "./dates.ts";
 import { relativeReference } from "./search_params.ts";
-import { FHIR_ID, isStoredType, type Resource } from "./types.ts";
+import { validateStructure } from "./structure_validation.ts";
+import { isStoredType, type Resource } from "./types.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
-
-const REQUIRED: Record<string, Record<string, string[] | undefined>> = {
-  ServiceRequest: {
-    status: [
-      "draft",
-      "active",
-      "on-hold",
-      "revoked",
-      "completed",
-      "entered-in-error",
-      "unknown",
-    ],
-    intent: [
-      "proposal",
-      "plan",
-      "directive",
-      "order",
-      "original-order",
-      "reflex-order",
-      "filler-order",
-      "instance-order",
-      "option",
-    ],
-    subject: undefined,
-  },
-  Task: {
-    status: [
-      "draft",
-      "requested",
-      "received",
-      "accepted",
-      "rejected",
-      "ready",
-      "cancelled",
-      "in-progress",
-      "on-hold",
-      "failed",
-      "completed",
-      "entered-in-error",
-    ],
-    intent: [
-      "unknown",
-      "proposal",
-      "plan",
-      "order",
-      "original-order",
-      "reflex-order",
-      "filler-order",
-      "instance-order",
-      "option",
-    ],
-  },
-  DocumentReference: {
-    status: ["current", "superseded", "entered-in-error"],
-    content: undefined,
-  },
-};
-
-const GENDERS = ["male", "female", "other", "unknown"];
 
 // Far deeper than any resource needs; deeper JSON would overflow the stack
 // of the recursive walks that follow (references, indexes, encryption).
@@ -91,6 +34,11 @@ export function parseResource(
   type: string,
   urlId?: string,
 ): Resource {
+  return asResource(parseJsonObject(text), type, urlId);
+}
+
+/** Parses a request body as one JSON object; throws 400 otherwise. */
+export function parseJsonObject(text: string): Record<string, unknown> {
   let body: Json;
   try {
     body = JSON.parse(text);
@@ -101,6 +49,14 @@ export function parseResource(
     throw fail.invalid("The body must be a JSON object");
   }
   if (tooDeep(body)) throw fail.invalid("The body is nested too deeply");
+  return body;
+}
+
+/**
+ * Checks that a parsed body is a resource of `type` whose id agrees with
+ * the URL's; throws 400 otherwise.
+ */
+export function asResource(body: Json, type: string, urlId?: string): Resource {
   if (body.resourceType !== type) {
     throw fail.invalid(`The body is not a ${type}`, [{
       message: `resourceType must be ${type}`,
@@ -124,54 +80,33 @@ export function parseResource(
   return body as Resource;
 }
 
-/** Checks the elements LHCMS relies on; throws 422 listing every problem. */
-export function checkResource(resource: Resource): void {
+/**
+ * Checks a resource against the FHIR R4 structure definitions and the
+ * required value sets (structure_validation.ts), then against what LHCMS
+ * itself needs: dates it indexes must be real calendar dates. Throws 422
+ * listing every problem; returns the warnings of a resource it accepts.
+ */
+export function checkResource(resource: Resource): Problem[] {
   const r = resource as Json;
   const type = resource.resourceType;
-  const problems: Problem[] = [];
   if (!isStoredType(type)) throw fail.invalid(`${type} is not supported`);
-  if (r.id !== undefined && !FHIR_ID.test(r.id)) {
-    problems.push({
-      message: "id is not a valid FHIR id",
-      expression: `${type}.id`,
-    });
-  }
-  for (const [field, allowed] of Object.entries(REQUIRED[type] ?? {})) {
-    const value = r[field];
-    if (value === undefined || value === null) {
-      problems.push({
-        message: `${field} is required`,
-        expression: `${type}.${field}`,
-      });
-    } else if (allowed && !allowed.includes(value)) {
-      problems.push({
-        message: `${field} must be one of ${allowed.join(", ")}`,
-        expression: `${type}.${field}`,
-      });
-    }
-  }
-  if (
-    type === "Patient" && r.gender !== undefined && !GENDERS.includes(r.gender)
-  ) {
-    problems.push({
-      message: "gender is not a known code",
-      expression: "Patient.gender",
-    });
-  }
+  const { errors, warnings } = validateStructure(resource);
+  const flagged = new Set(errors.map((p) => p.expression));
   for (const date of ["birthDate", "authoredOn", "lastModified"]) {
-    if (
-      r[date] !== undefined &&
-      (typeof r[date] !== "string" || !parseDateRange(r[date]))
-    ) {
-      problems.push({
+    const expression = `${type}.${date}`;
+    if (r[date] === undefined || flagged.has(expression)) continue;
+    if (typeof r[date] !== "string" || !parseDateRange(r[date])) {
+      errors.push({
         message: `${date} is not a valid date`,
-        expression: `${type}.${date}`,
+        expression,
+        code: "value",
       });
     }
   }
-  if (problems.length > 0) {
-    throw fail.unprocessable(`Cannot accept the ${type}`, problems);
+  if (errors.length > 0) {
+    throw fail.unprocessable(`Cannot accept the ${type}`, errors);
   }
+  return warnings;
 }
 
 /** A relative reference found in a resource, with where it was found. */

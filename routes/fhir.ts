@@ -16,6 +16,7 @@ import { parseSearch, type SearchQuery } from "../fhir/search.ts";
 import { FHIR_ID, type Resource } from "../fhir/types.ts";
 import { parseResource } from "../fhir/validate.ts";
 import { auditRoutes } from "./fhir_audit.ts";
+import { validateOperation } from "./fhir_validate.ts";
 import { binaryRoutes } from "./fhir_binary.ts";
 import type { AppDeps, AppEnv } from "./env.ts";
 import { authenticateFhir } from "./middleware.ts";
@@ -85,6 +86,7 @@ export function fhirRoutes(deps: AppDeps) {
     return search(deps, c, form);
   });
   app.post("/:lab/:type", (c) => create(deps, c));
+  app.post("/:lab/:type/$validate", (c) => validateOperation(deps, c));
   app.put("/:lab/:type", (c) => conditionalUpdate(deps, c));
   app.get("/:lab/:type/_history", (c) => typeHistoryRoute(deps, c));
   app.get("/:lab/:type/:id", (c) => read(deps, c));

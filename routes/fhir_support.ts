@@ -259,5 +259,11 @@ export function interactionOf(
       : { subtype: "history-instance", action: "R", type, id };
   }
   if (method === "GET" && id) return { subtype: "read", action: "R", type, id };
-  return { subtype: "operation", action: "E", type, id };
+  // An operation such as $validate: the "id" segment is its name.
+  return {
+    subtype: "operation",
+    action: "E",
+    type,
+    id: id?.startsWith("$") ? undefined : id,
+  };
 }

@@ -55,7 +55,7 @@ export async function storeCreate(
   const caller = c.var.caller;
   requirePermission(caller, resource.resourceType, "create");
   delete resource.id;
-  checkResource(resource);
+  const checked = checkResource(resource);
   if (resource.resourceType === "Task") {
     requireTaskWrite(caller, undefined, resource);
     checkNewTask(resource);
@@ -75,11 +75,12 @@ export async function storeCreate(
   if (resource.resourceType === "Task") {
     await checkNewChildTask(deps, lab, resource);
   }
-  return await createWithRules(deps, c, lab, resource, {
+  const written = await createWithRules(deps, c, lab, resource, {
     practice,
     visibility,
     claim,
   });
+  return { ...written, warnings: [...checked, ...written.warnings] };
 }
 
 /**
@@ -165,7 +166,7 @@ export async function storeUpdate(
   const caller = c.var.caller;
   const type = resource.resourceType;
   requireUpdate(caller, type);
-  checkResource(resource);
+  const checked = checkResource(resource);
   const base = fhirBase(deps, c, lab);
   relativiseReferences(resource, base);
   const visibility = visibilityOf(caller);
@@ -180,7 +181,7 @@ export async function storeUpdate(
   }
 
   const now = deps.clock();
-  let warnings: Problem[] = [];
+  let warnings: Problem[] = checked;
   // What the rules of the latest review add to its commit (a pan guard).
   let reviewed: ((op: Deno.AtomicOperation) => void) | undefined;
   const updated = await updateResource(deps, lab, resource, {
@@ -197,7 +198,7 @@ export async function storeUpdate(
         practice: visibility.practice,
         visibility,
       });
-      warnings = prepared.warnings;
+      warnings = [...checked, ...prepared.warnings];
       reviewed = prepared.commit;
       return prepared.resource;
     },

@@ -470,7 +470,13 @@ Deno.test("[case events] try-ins and enclosures are append-only logs on the item
         recordTryInSent(once, { when: "2026-12-09T11:00:00Z" }),
         /Task\.output\[5\]/,
       );
-      await refused(recordTryInSent(task, { note: " " }), /Task\.output\[4\]/);
+      // A blank note is no FHIR string at all: refused as structure.
+      const blank = fhirBody(
+        await put(recordTryInSent(task, { note: " " })),
+        422,
+      );
+      assert.deepEqual(blank.issue.map((i: any) => i.code), ["structure"]);
+      names(blank, /^Task\.output\[4\]\.value$/);
       const edited = structuredClone(task);
       edited.output[1].valueString = "Shade wrong";
       await refused(edited, /Task\.output\[1\]/);
@@ -653,7 +659,13 @@ Deno.test("[case events] the dentist's work authorization is a Provenance on the
       await refused(practice, missing, 422, /license-number/);
       const empty = authorization();
       empty.agent[0].extension[0].valueIdentifier.value = " ";
-      await refused(practice, empty, 422, /license-number/);
+      // A blank value is no FHIR string: the structure check names it.
+      await refused(
+        practice,
+        empty,
+        422,
+        /^Provenance\.agent\[0\]\.extension\[0\]\.value\.value$/,
+      );
       const undated = authorization();
       delete undated.recorded;
       await refused(practice, undated, 422, /Provenance\.recorded/);

@@ -312,9 +312,11 @@ Deno.test("[case journey] a bridge and a crown go from prescription to shipping 
 
         const second = await askApproval(2);
         assert.deepEqual(await waiting(), [second.id]);
+        // After the design was sent (11:00): FHIR's inv-1 wants a Task
+        // modified no earlier than it was authored.
         const approved = await put(
           dentist,
-          approveDesign(second, "2026-12-05T09:30:00Z"),
+          approveDesign(second, "2026-12-05T13:30:00Z"),
         );
         assert.equal(approved.status, "completed");
         assert.equal(

@@ -94,7 +94,7 @@ Deno.test("[invalid] bad input gets a 4xx OperationOutcome and stores nothing", 
       async () => {
         const { status: _s, intent: _i, subject: _p, ...rest } = request;
         const outcome = await refused("ServiceRequest", rest, 422);
-        assert.equal(outcome.issue[0].code, "processing");
+        assert.equal(outcome.issue[0].code, "required");
         assert.deepEqual(expressions(outcome), [
           "ServiceRequest.status",
           "ServiceRequest.intent",
@@ -106,7 +106,7 @@ Deno.test("[invalid] bad input gets a 4xx OperationOutcome and stores nothing", 
     await t.step("Task without status or intent is a 422", async () => {
       const task = { resourceType: "Task", focus: { reference: storedPath } };
       const outcome = await refused("Task", task, 422);
-      assert.equal(outcome.issue[0].code, "processing");
+      assert.equal(outcome.issue[0].code, "required");
       assert.deepEqual(expressions(outcome), ["Task.status", "Task.intent"]);
     });
 
@@ -123,7 +123,7 @@ Deno.test("[invalid] bad input gets a 4xx OperationOutcome and stores nothing", 
     await t.step("a status outside its value set is a 422", async () => {
       const body = { ...request, status: "finished" };
       const outcome = await refused("ServiceRequest", body, 422);
-      assert.equal(outcome.issue[0].code, "processing");
+      assert.equal(outcome.issue[0].code, "code-invalid");
       assert.deepEqual(expressions(outcome), ["ServiceRequest.status"]);
     });
 
