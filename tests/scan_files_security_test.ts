@@ -55,22 +55,22 @@ function get(
 
 /** Refused Binary creates audited at a lab so far, pending or sealed. */
 async function refusedUploads(server: TestServer, lab: string) {
-  let n = 0;
-  // Pending first: a record sealed in between is then counted twice, never
-  // missed.
+  const ids = new Set<string>();
+  // Pending first: a record sealed in between is then seen twice, never
+  // missed, and counted once by its id.
   for (const scope of [keys.auditPending, keys.auditEvent]) {
     for await (
       const e of server.kv.list<AuditRecord>({ prefix: scope({ lab }) })
     ) {
-      const { subtype, entity, outcome } = e.value;
+      const { id, subtype, entity, outcome } = e.value;
       if (
         subtype === "create" && entity?.type === "Binary" && outcome !== "0"
       ) {
-        n++;
+        ids.add(id);
       }
     }
   }
-  return n;
+  return ids.size;
 }
 
 const hex = async (bytes: Uint8Array<ArrayBuffer>) =>
