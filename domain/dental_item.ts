@@ -14,6 +14,7 @@ import {
 } from "../fhir/terminology.ts";
 import type { Product } from "./catalog.ts";
 import { ALLOYS, MATERIAL_SYSTEM, MATERIALS } from "./catalog_defaults.ts";
+import { designOptionProblems } from "./design_options.ts";
 import { fail, type Problem } from "./errors.ts";
 import { canonicalShadeOrderDetail, readShades } from "./shades.ts";
 import {
@@ -47,6 +48,7 @@ export function checkItem(
     ...shadeProblems(request, product),
     ...panProblems(lab, request),
     ...dueDateProblems(request),
+    ...designOptionProblems(request, product),
   ];
   const sites = readSites(request, product);
   problems.push(...sites.problems);

@@ -23,6 +23,11 @@ import type { Practice } from "./directory.ts";
 import { fail } from "./errors.ts";
 import { keys } from "./kv_keys.ts";
 import { readResource, type StoreDeps } from "./resources.ts";
+import {
+  designOptionOf,
+  MARGIN_DESIGN_SYSTEM,
+  PONTIC_DESIGN_SYSTEM,
+} from "./design_options.ts";
 import { readShades, SHADE_ROLES, shadeName } from "./shades.ts";
 import { toothByFdi } from "./teeth.ts";
 
@@ -48,6 +53,8 @@ export interface TicketItem {
   shades: { shade: string; role: string }[];
   material?: string;
   alloy?: string;
+  margin?: string;
+  pontic?: string;
   notes: string[];
   shipBy?: string;
   status?: string;
@@ -141,6 +148,8 @@ async function ticketItem(
     })),
     material: codeOf(request, MATERIAL_SYSTEM, (c) => MATERIALS[c]?.display),
     alloy: codeOf(request, ALLOY_SYSTEM, (c) => ALLOYS[c]),
+    margin: designOptionOf(request, MARGIN_DESIGN_SYSTEM),
+    pontic: designOptionOf(request, PONTIC_DESIGN_SYSTEM),
     notes: (request.note ?? []).map((n) => n.text).filter((t) => !!t),
     shipBy: shipByOf(request, task),
     status: task?.status,

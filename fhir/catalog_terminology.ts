@@ -16,6 +16,7 @@ import {
 } from "../domain/catalog_defaults.ts";
 import { SHIP_BY_EXTENSION } from "../domain/dental_case.ts";
 import { BRIDGE_ROLE_EXTENSION } from "../domain/dental_item.ts";
+import { DESIGN_OPTION_SYSTEMS } from "../domain/design_options.ts";
 import {
   DESIGN_APPROVAL,
   TASK_CODE_SYSTEM,
@@ -101,6 +102,16 @@ export function catalogCodeSystems(): CodeSystem[] {
       "Task code",
       "What a Task other than a production stage asks for (Task.code).",
       concepts(TASK_CODES),
+    ),
+    ...DESIGN_OPTION_SYSTEMS.map(({ system, title, codes }) =>
+      codeSystem(
+        idOf(system),
+        title,
+        `The ${title.toLowerCase()} a prescription may name in ` +
+          "ServiceRequest.orderDetail, when its product asks for one; " +
+          "left out, the lab's default applies.",
+        concepts(codes),
+      )
     ),
     {
       ...codeSystem(

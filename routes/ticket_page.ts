@@ -79,6 +79,22 @@ function itemSection(item: TicketItem, index: number) {
 <dt>Teeth</dt><dd>${teethText(item) || "none"}</dd>
 <dt>Shades</dt><dd>${shades || "none"}</dd>
 <dt>Material</dt><dd>${material || "not given"}</dd>
+${
+    item.margin
+      ? html`
+        <dt>Margin</dt>
+        <dd>${item.margin}</dd>
+      `
+      : ""
+  }
+${
+    item.pontic
+      ? html`
+        <dt>Pontic</dt>
+        <dd>${item.pontic}</dd>
+      `
+      : ""
+  }
 <dt>Ship by</dt><dd>${item.shipBy ?? "not set"}</dd>
 ${
     item.status

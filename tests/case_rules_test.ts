@@ -10,6 +10,10 @@ import assert from "node:assert/strict";
 import { catalogSystem } from "../domain/catalog.ts";
 import { stageSystem } from "../domain/case_workflow.ts";
 import { BRIDGE_ROLE_EXTENSION } from "../domain/dental_item.ts";
+import {
+  MARGIN_DESIGN_SYSTEM,
+  PONTIC_DESIGN_SYSTEM,
+} from "../domain/design_options.ts";
 import { shadeOrderDetail } from "../domain/shades.ts";
 import { ADA_AREA_SYSTEM, HL7_EX_TOOTH_SYSTEM } from "../fhir/terminology.ts";
 import { prescription } from "./dental.ts";
@@ -343,6 +347,72 @@ Deno.test("[case rules] teeth, arches, shades and the due date are each given on
       );
     });
 
+    await t.step(
+      "margin and pontic designs: one each, coded, where the product asks",
+      async () => {
+        const option = (system: string, code: string) => ({
+          coding: [{ system, code }],
+        });
+        const crown = () =>
+          prescription("acme", patient.id, "crown", {
+            teeth: ["36"],
+            shade: "A2",
+          });
+        const withOptions = (request: any, ...details: any[]) => ({
+          ...request,
+          orderDetail: [...request.orderDetail, ...details],
+        });
+        refused(
+          await post(
+            withOptions(crown(), option(PONTIC_DESIGN_SYSTEM, "ovate")),
+          ),
+          "ServiceRequest.orderDetail",
+          /Crown takes no pontic design/,
+        );
+        refused(
+          await post(
+            withOptions(crown(), option(MARGIN_DESIGN_SYSTEM, "round")),
+          ),
+          "ServiceRequest.orderDetail",
+          /round is not a margin design/,
+        );
+        refused(
+          await post(withOptions(
+            crown(),
+            option(MARGIN_DESIGN_SYSTEM, "chamfer"),
+            option(MARGIN_DESIGN_SYSTEM, "shoulder"),
+          )),
+          "ServiceRequest.orderDetail",
+          /name one margin design/,
+        );
+        const stored = fhirBody(
+          await post(withOptions(
+            crown(),
+            option(MARGIN_DESIGN_SYSTEM, "heavy-chamfer"),
+          )),
+          201,
+        );
+        const number = stored.identifier.find((i: any) =>
+          i.type?.coding?.[0]?.code === "FILL"
+        ).value;
+        const ticket = await call(
+          server.url,
+          "GET",
+          `/labs/acme/cases/${number}/ticket`,
+          acme.tokens.lab_technician,
+        );
+        assert.equal(ticket.status, 200);
+        assert.match(ticket.body, /<dt>Margin<\/dt>\s*<dd>Heavy chamfer<\/dd>/);
+        fhirBody(
+          await post(withOptions(
+            bridge(),
+            option(PONTIC_DESIGN_SYSTEM, "modified-ridge-lap"),
+          )),
+          201,
+        );
+      },
+    );
+
     await t.step("the due date is occurrenceDateTime only", async () => {
       refused(
         await post({
@@ -353,7 +423,7 @@ Deno.test("[case rules] teeth, arches, shades and the due date are each given on
         /the due date is occurrenceDateTime/,
       );
     });
-    assert.equal(await storedCount(server, "acme", "ServiceRequest"), 1);
+    assert.equal(await storedCount(server, "acme", "ServiceRequest"), 3);
   } finally {
     await server.close();
   }
