@@ -144,12 +144,15 @@ export async function checkTaskUpdate(
   // the item Task itself goes through the product's stages and gates, and
   // neither may leave its place by a change of partOf.
   const item = product && !isPartOfTask(previous);
+  const heldFrom = await heldFromOf(deps, lab, previous);
   const problems = item
     ? checkItemTaskChange(previous, next, product.stages, {
       stageSystem: stageSystem(lab),
+      heldFrom,
     })
     : checkTransition(previous.status, next.status, {
       statusReason: next.statusReason,
+      heldFrom,
     });
   // A stage Task's code was checked against the catalog when it was made.
   if (product && !item && !sameJson(previous.code, next.code)) {
@@ -159,6 +162,33 @@ export async function checkTaskUpdate(
     });
   }
   refuse("update", [...anchors, ...problems, ...checkLogs(previous, next)]);
+}
+
+/**
+ * The status an on-hold Task was in before its hold, from its history, so
+ * it resumes where it was (https://hl7.org/fhir/R4/task.html#statemachine).
+ */
+async function heldFromOf(
+  deps: StoreDeps,
+  lab: string,
+  task: Task,
+): Promise<TaskStatus | undefined> {
+  if (task.status !== "on-hold" || !task.id) return undefined;
+  const versions = deps.kv.list<StoredResource>(
+    { prefix: keys.resourceVersions(lab, "Task", task.id) },
+    { reverse: true, limit: 100 },
+  );
+  for await (const entry of versions) {
+    if (entry.value.deleted) continue;
+    const version = await deps.keyRing.open<Task>(
+      lab,
+      entry.key,
+      "resource",
+      entry.value.body,
+    );
+    if (version.status !== "on-hold") return version.status;
+  }
+  return undefined;
 }
 
 function refuse(verb: string, problems: Problem[]) {

@@ -121,8 +121,10 @@ export function allowedMoves(
   const moves: TaskStatus[] = [...(TRANSITIONS[from] ?? [])];
   if (from !== "entered-in-error") moves.push("entered-in-error");
   if (from !== "on-hold" || !heldFrom) return moves;
-  // Back to where it was, or straight to work as the spec's diagram draws.
-  const resume = [heldFrom, "in-progress"];
+  // Back to where it was, or straight to work as the spec's diagram draws,
+  // but not past an acceptance that never happened.
+  const started = ["accepted", "ready", "in-progress"].includes(heldFrom);
+  const resume = started ? [heldFrom, "in-progress"] : [heldFrom];
   return moves.filter((s) => !SUSPENDABLE.includes(s) || resume.includes(s));
 }
 

@@ -21,7 +21,7 @@ export function labRoutes(deps: AppDeps) {
     const user = c.var.caller.user;
     const member = isDirectoryId(lab) && await mayAccessLab(deps.kv, user, lab);
     if (!member || user.role === "compliance_officer") {
-      throw fail.forbidden("You have no access to this lab's settings");
+      throw fail.forbidden("You have no access to this lab");
     }
     await next();
   });

@@ -161,6 +161,29 @@ Deno.test("[case rules] a Task of a case starts at the beginning, once per item,
     });
 
     await t.step(
+      "a held Task resumes where it was, not past an acceptance",
+      async () => {
+        const held = fhirBody(
+          await send(server, lab, "PUT", {
+            ...task,
+            status: "on-hold",
+            statusReason: { text: "Waiting for the bite registration" },
+          }),
+          200,
+        );
+        refused(
+          await send(server, lab, "PUT", { ...held, status: "in-progress" }),
+          "Task.status",
+          /Cannot move a Task from on-hold to in-progress/,
+        );
+        task = fhirBody(
+          await send(server, lab, "PUT", { ...held, status: "requested" }),
+          200,
+        );
+      },
+    );
+
+    await t.step(
       "an item Task cannot move to another prescription or patient",
       async () => {
         const moved = await send(server, lab, "PUT", {
