@@ -10,7 +10,6 @@ import { createUser, hasNoUsers } from "./domain/directory.ts";
 import { jsonLogger, type Logger } from "./domain/log.ts";
 import { loadMasterKey } from "./domain/master_key.ts";
 import { keys } from "./domain/kv_keys.ts";
-import { DEFAULT_SESSION_LIMITS } from "./domain/sessions.ts";
 import { TokenService } from "./domain/tokens.ts";
 import { loadR4Definitions } from "./fhir/r4_definitions.ts";
 import { buildApp } from "./routes/app.ts";
@@ -113,7 +112,7 @@ export async function start(
     tokens,
     log,
     clock,
-    sessionLimits: DEFAULT_SESSION_LIMITS,
+    sessionLimits: config.sessions,
     mfa: config.mfa,
     lockout: config.lockout,
     hsts: config.tls !== undefined || config.trustProxy,

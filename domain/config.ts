@@ -29,6 +29,8 @@ export interface Config {
   mfa: "required" | "optional";
   /** When failed sign-ins lock an account, and for how long. */
   lockout: { threshold: number; minutes: number };
+  /** Automatic logoff: idle and absolute session limits, in milliseconds. */
+  sessions: { idleMs: number; absoluteMs: number };
   /** `LHCMS_ENV=production`: refuse settings meant for development. */
   production: boolean;
   /**
@@ -69,6 +71,24 @@ export function loadConfig(env: Env): Config {
         15,
         1,
         10080,
+      ),
+    },
+    // HIPAA's automatic logoff (164.312(a)(2)(iii)): shorter is allowed,
+    // longer than a working day is not.
+    sessions: {
+      idleMs: 60_000 * parseWhole(
+        env.LHCMS_SESSION_IDLE_MINUTES,
+        "LHCMS_SESSION_IDLE_MINUTES",
+        15,
+        1,
+        60,
+      ),
+      absoluteMs: 3600_000 * parseWhole(
+        env.LHCMS_SESSION_MAX_HOURS,
+        "LHCMS_SESSION_MAX_HOURS",
+        12,
+        1,
+        24,
       ),
     },
     production: parseChoice(env.LHCMS_ENV, "LHCMS_ENV", [

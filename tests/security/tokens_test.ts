@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import * as jose from "jose";
 import { keys } from "../../domain/kv_keys.ts";
+import { ConfigError, loadConfig } from "../../domain/config.ts";
 import type { Session } from "../../domain/sessions.ts";
 import {
   ADMIN,
@@ -305,5 +306,45 @@ Deno.test("[tokens] unknown user and wrong password give identical refusals", as
     assert.equal(JSON.parse(unknown.text).error, "unauthenticated");
   } finally {
     await server.close();
+  }
+});
+
+Deno.test("[tokens] the session limits follow LHCMS_SESSION_IDLE_MINUTES and LHCMS_SESSION_MAX_HOURS", async (t) => {
+  const server = await startTestServer({
+    env: { LHCMS_SESSION_IDLE_MINUTES: "5", LHCMS_SESSION_MAX_HOURS: "8" },
+  });
+  try {
+    await call(server.url, "POST", "/admin/labs", server.adminToken, {
+      id: "acme",
+      name: "Acme Lab",
+    });
+    await addUser(server, "vera");
+    const token = await login(server.url, "vera", PASSWORD);
+
+    await t.step("a session lasts 8 hours at most", async () => {
+      const sid = jose.decodeJwt(token).sid as string;
+      const session = (await server.kv.get<Session>(keys.session(sid))).value!;
+      assert.equal(session.expiresAt - session.createdAt, 8 * 60 * MINUTE);
+    });
+
+    await t.step("and ends after 5 idle minutes", async () => {
+      server.clock.advance(4 * MINUTE);
+      assert.equal((await call(server.url, "GET", READ, token)).status, 200);
+      server.clock.advance(5 * MINUTE);
+      assertUnauthenticated(await call(server.url, "GET", READ, token), "idle");
+    });
+  } finally {
+    await server.close();
+  }
+  for (
+    const [name, value] of [["LHCMS_SESSION_IDLE_MINUTES", "90"], [
+      "LHCMS_SESSION_MAX_HOURS",
+      "0",
+    ]]
+  ) {
+    assert.throws(
+      () => loadConfig({ [name]: value }),
+      (e: Error) => e instanceof ConfigError && e.message.includes(name),
+    );
   }
 });
