@@ -95,10 +95,16 @@ function checkProductKept(
   const product = (request: ServiceRequest) =>
     request.code?.coding?.find((c) => c.system === catalogSystem(lab))?.code;
   const before = product(previous);
-  if (before === undefined || product(next) === before) return;
+  const after = product(next);
+  if (before === after) return;
+  // Nor does a request become a catalog item later: it would arrive with
+  // Tasks that never passed the item's rules, and without a case number.
   throw fail.unprocessable("Cannot update the prescription", [{
-    message: `The product of an item stays ${before}; to make something ` +
-      "else, revoke this item and send a new one",
+    message: before === undefined
+      ? `A request sent without a catalog product does not become a ` +
+        `${after} later; send the item as a new prescription`
+      : `The product of an item stays ${before}; to make something ` +
+        "else, revoke this item and send a new one",
     expression: "ServiceRequest.code",
   }]);
 }

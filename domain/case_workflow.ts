@@ -83,6 +83,7 @@ export async function checkNewCaseTask(
     });
   }
   if (isPartOfTask(task) || isDesignApproval(task)) {
+    problems.push(...await placeProblems(deps, lab, task));
     refuse("create", problems);
     return;
   }
@@ -94,14 +95,66 @@ export async function checkNewCaseTask(
     });
   }
   const claim = keys.itemTaskOf(lab, request.id!);
-  if ((await deps.kv.get(claim)).value !== null) {
+  const held = await deps.kv.get(claim);
+  // A claim outlives a Task deleted or entered in error: the item may then
+  // be ordered again.
+  if (held.value !== null && await hasItemTask(deps, lab, request.id!)) {
     problems.push({
       message: `ServiceRequest/${request.id} already has its item Task`,
       expression: "Task.focus",
     });
   }
   refuse("create", problems);
-  return (op) => op.check({ key: claim, versionstamp: null }).set(claim, true);
+  return (op) =>
+    op.check({ key: claim, versionstamp: held.versionstamp }).set(claim, true);
+}
+
+/** Whether a live item Task works on the prescription `requestId`. */
+async function hasItemTask(deps: StoreDeps, lab: string, requestId: string) {
+  const prefix = keys.resourcesByParam(lab, "Task", "focus", [
+    `ServiceRequest/${requestId}`,
+  ]);
+  for await (const entry of deps.kv.list({ prefix })) {
+    const task = await currentTask(deps, lab, String(entry.key.at(-1)));
+    if (task && !isPartOfTask(task) && task.status !== "entered-in-error") {
+      return true;
+    }
+  }
+  return false;
+}
+
+async function currentTask(
+  deps: StoreDeps,
+  lab: string,
+  id: string,
+): Promise<Task | undefined> {
+  const key = keys.resource(lab, "Task", id);
+  const stored = (await deps.kv.get<StoredResource>(key)).value;
+  if (!stored || stored.deleted) return undefined;
+  return await deps.keyRing.open<Task>(lab, key, "resource", stored.body);
+}
+
+/**
+ * A Task under another Task of a case sits under that case's item Task:
+ * the parent works on the same prescription and is part of no Task itself,
+ * so no side Task escapes the item's stages and gates.
+ */
+async function placeProblems(
+  deps: StoreDeps,
+  lab: string,
+  task: Task,
+): Promise<Problem[]> {
+  const refs = (task.partOf ?? []).map((p) => p.reference ?? "");
+  const parent = refs.length === 1 && refs[0].startsWith("Task/")
+    ? await currentTask(deps, lab, refs[0].slice(5))
+    : undefined;
+  const fits = parent !== undefined && !isPartOfTask(parent) &&
+    sameJson(parent.focus, task.focus);
+  return fits ? [] : [{
+    message: "A Task of a case is part of exactly one Task: the item Task " +
+      "of the same prescription",
+    expression: "Task.partOf",
+  }];
 }
 
 // What ties a Task to its case; changing it would move the Task, with its
@@ -174,9 +227,11 @@ async function heldFromOf(
   task: Task,
 ): Promise<TaskStatus | undefined> {
   if (task.status !== "on-hold" || !task.id) return undefined;
+  // The whole history if need be: a resume must not be allowed for want of
+  // an answer.
   const versions = deps.kv.list<StoredResource>(
     { prefix: keys.resourceVersions(lab, "Task", task.id) },
-    { reverse: true, limit: 100 },
+    { reverse: true },
   );
   for await (const entry of versions) {
     if (entry.value.deleted) continue;

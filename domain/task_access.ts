@@ -61,9 +61,11 @@ export function taskWriteNeeds(
   next: Task,
 ): TaskPermission {
   if (!previous) return isOrder(next) ? "task:order" : "task:work";
+  // Approving or rejecting is the practice's answer however the write is
+  // dressed: other changes alongside it do not make it the lab's work.
   if (isDesignApproval(previous)) {
-    const answering = ["completed", "rejected"].includes(next.status) &&
-      changesOnly(previous, next, ANSWER);
+    const answering = next.status !== previous.status &&
+      ["completed", "rejected"].includes(next.status);
     return answering ? "task:answer" : "task:work";
   }
   const withdrawing = !previous.partOf && next.status === "cancelled" &&
@@ -75,6 +77,14 @@ export function taskWriteNeeds(
 function isOrder(task: Task): boolean {
   return task.status === "requested" && !isDesignApproval(task) &&
     LAB_ELEMENTS.every((element) => task[element] === undefined);
+}
+
+/**
+ * The elements an answer to a design approval changes beyond what an
+ * answer may: its status, reason, note and time.
+ */
+export function beyondAnswer(previous: Task, next: Task): string[] {
+  return changedElements(previous, next).filter((e) => !ANSWER.has(e));
 }
 
 function changesOnly(previous: Task, next: Task, allowed: Set<string>) {

@@ -11,6 +11,7 @@ import { PRACTICE_SYSTEM } from "../domain/audit.ts";
 import { can, type Permission } from "../domain/roles.ts";
 import { allows, letterOf } from "../domain/smart_scopes.ts";
 import {
+  beyondAnswer,
   changedElements,
   TASK_PERMISSIONS,
   TASK_WRITE_NAMES,
@@ -92,6 +93,13 @@ export function requirePermission(caller: Caller, type: string, verb: Verb) {
     if (TASK_PERMISSIONS.some((p) => can(role, p))) return;
     throw fail.forbidden(`The ${role} role may not ${verb} Task`);
   }
+  // Taking a Task out of a case is the lab's, like the work it records;
+  // the practice withdraws an order instead.
+  if (type === "Task" && verb === "delete" && !can(role, "task:edit")) {
+    throw fail.forbidden(
+      `The ${role} role may not delete a Task; withdraw the order instead`,
+    );
+  }
   // Writing a work authorization is signing it: the dentist's alone.
   const permission: Permission = type === "Provenance" && verb !== "read"
     ? "case:authorize"
@@ -153,6 +161,15 @@ export function requireTaskWrite(
   if (!can(role, needed)) {
     throw fail.forbidden(
       `The ${role} role may not ${TASK_WRITE_NAMES[needed]}`,
+    );
+  }
+  const extra = needed === "task:answer" && previous
+    ? beyondAnswer(previous, next)[0]
+    : undefined;
+  if (extra) {
+    throw fail.forbidden(
+      `An answer to a design approval changes its status, statusReason and ` +
+        `note only, not ${extra}`,
     );
   }
   if (previous && needed === "task:work" && !can(role, "task:edit")) {

@@ -325,6 +325,13 @@ Deno.test("[case access] a design approval: asked by the lab, answered by the pr
         await forbidden(
           put(client, approveDesign(approval, "2026-12-04T12:00:00Z")),
         );
+        // Nor by dressing the answer up with a change of its own.
+        await forbidden(
+          put(client, {
+            ...approveDesign(approval, "2026-12-04T12:00:00Z"),
+            description: "Approved by the lab",
+          }),
+        );
         await forbidden(
           put(
             client,
@@ -387,6 +394,13 @@ Deno.test("[case access] a design approval: asked by the lab, answered by the pr
       );
       assert.equal(approved.status, "completed");
       assert.deepEqual(approved.owner, c.dentist);
+      const other = await created(bench, askApproval(item, c.dentist));
+      await forbidden(
+        put(practice, {
+          ...approveDesign(other, "2026-12-04T12:00:00Z"),
+          description: "Also moved to the next stage",
+        }),
+      );
     });
   } finally {
     await server.close();

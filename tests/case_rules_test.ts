@@ -221,6 +221,81 @@ Deno.test("[case rules] a Task of a case starts at the beginning, once per item,
       },
     );
 
+    await t.step(
+      "a side Task under a plain Task is not a way around the item",
+      async () => {
+        const loose = fhirBody(
+          await send(server, lab, "POST", itemTask(plain, patient.id)),
+          201,
+        );
+        refused(
+          await send(server, lab, "POST", {
+            ...itemTask(crown, patient.id),
+            partOf: [{ reference: `Task/${loose.id}` }],
+          }),
+          "Task.partOf",
+          /the item Task of the same prescription/,
+        );
+      },
+    );
+
+    await t.step(
+      "a request without a product does not become a catalog item",
+      async () => {
+        const later = fhirBody(
+          await send(server, dentist, "POST", {
+            ...plain,
+            id: undefined,
+            meta: undefined,
+          }),
+          201,
+        );
+        refused(
+          await send(server, dentist, "PUT", {
+            ...later,
+            code: crown.code,
+            bodySite: crown.bodySite,
+            orderDetail: crown.orderDetail,
+          }),
+          "ServiceRequest.code",
+          /does not become a crown later/,
+        );
+      },
+    );
+
+    await t.step(
+      "the practice withdraws an order; deleting a Task is the lab's",
+      async () => {
+        const res = await call(
+          server.url,
+          "DELETE",
+          `/fhir/acme/Task/${task.id}`,
+          dentist,
+        );
+        assert.equal(fhirBody(res, 403).issue[0].code, "forbidden");
+      },
+    );
+
+    await t.step(
+      "an item whose Task the lab deleted may be ordered again, once",
+      async () => {
+        const gone = await call(
+          server.url,
+          "DELETE",
+          `/fhir/acme/Task/${task.id}`,
+          lab,
+        );
+        assert.equal(gone.status, 204);
+        const again = await Promise.all(
+          [1, 2, 3].map(() =>
+            send(server, dentist, "POST", itemTask(crown, patient.id))
+          ),
+        );
+        assert.deepEqual(again.map((a) => a.status).sort(), [201, 422, 422]);
+        task = again.find((a) => a.status === 201)!.body;
+      },
+    );
+
     await t.step("an item keeps its product", async () => {
       for (
         const code of [{ text: "crown" }, {

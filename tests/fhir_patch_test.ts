@@ -311,7 +311,7 @@ Deno.test("[patch] a practice and the bench change a case without resending it",
     });
 
     await t.step("a deleted record cannot be patched: 410", async () => {
-      await practice.delete({ resourceType: "Task", id: task.id });
+      await labAdmin.delete({ resourceType: "Task", id: task.id });
       const res = await jsonPatch(practice, task.id, [
         { op: "add", path: "/description", value: "x" },
       ]);
