@@ -32,7 +32,7 @@ export interface SearchQuery {
   cursor?: string;
   /** The query with PHI values removed, for the audit trail. */
   auditQuery: string;
-  /** Unknown parameters skipped under `lenient`, to leave out of links. */
+  /** Unknown parameters skipped under `lenient`: reported, left out of links. */
   ignored: string[];
 }
 
@@ -57,9 +57,11 @@ interface ValueMatcher {
 }
 
 /**
- * Parses `params` for `type`. Unknown parameters are refused (a misspelt
- * filter must not widen a search over PHI) unless `lenient` is set, as with
- * `Prefer: handling=lenient`.
+ * Parses `params` for `type`. Unknown parameters are refused unless
+ * `lenient` is set: the search route is lenient unless the client sends
+ * `Prefer: handling=strict` (R4 search.html#errors) and reports what it
+ * ignored; conditional interactions stay strict, since a misspelt filter
+ * there would pick the wrong record.
  */
 export async function parseSearch(
   type: string,

@@ -189,9 +189,9 @@ async function search(
   const params = state
     ? await openSearchState(deps.keyRing, lab, type, state)
     : request;
-  const lenient = /handling=lenient/.test(c.req.header("Prefer") ?? "");
+  const strict = /handling=strict/.test(c.req.header("Prefer") ?? "");
   const blind = blindFor(deps.keyRing, lab, type);
-  const query = await parseSearch(type, params, blind, lenient);
+  const query = await parseSearch(type, params, blind, !strict);
   const page = await searchResources(
     deps,
     lab,
@@ -220,6 +220,7 @@ async function search(
       page.resources,
       links.self,
       links.next,
+      query.ignored,
     ),
   );
 }
