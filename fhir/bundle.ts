@@ -2,6 +2,18 @@
 import type { StoredResource } from "../domain/resources.ts";
 import type { Bundle, OperationOutcome, Resource } from "./types.ts";
 
+/** What a page of search results holds. */
+export interface SearchResults {
+  resources: Resource[];
+  self: URLSearchParams;
+  /** The next page's query, when more may follow. */
+  next?: URLSearchParams;
+  /** Parameters the server did not use. */
+  ignored?: string[];
+  /** The number of all matches, when counted. */
+  total?: number;
+}
+
 /**
  * A searchset Bundle with self and, when more may follow, next links.
  * Parameters the server ignored are named in an OperationOutcome entry
@@ -10,11 +22,9 @@ import type { Bundle, OperationOutcome, Resource } from "./types.ts";
 export function searchBundle(
   base: string,
   type: string,
-  resources: Resource[],
-  self: URLSearchParams,
-  next?: URLSearchParams,
-  ignored: string[] = [],
+  results: SearchResults,
 ): Bundle {
+  const { resources, self, next, ignored = [], total } = results;
   const link = [{ relation: "self", url: linkUrl(base, type, self) }];
   if (next) link.push({ relation: "next", url: linkUrl(base, type, next) });
   const entry: NonNullable<Bundle["entry"]> = resources.map((resource) => ({
@@ -28,7 +38,13 @@ export function searchBundle(
       search: { mode: "outcome" },
     });
   }
-  return { resourceType: "Bundle", type: "searchset", link, entry };
+  return {
+    resourceType: "Bundle",
+    type: "searchset",
+    ...(total === undefined ? {} : { total }),
+    link,
+    entry,
+  };
 }
 
 /** Names only: a parameter's value may be PHI. */

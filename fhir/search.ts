@@ -8,6 +8,11 @@ import { fail, type Problem } from "../domain/errors.ts";
 import { dateMatches, parseDateRange, splitPrefix } from "./dates.ts";
 import type { BlindFn } from "./index_entries.ts";
 import {
+  CONTROL_PARAMS,
+  parseControls,
+  type ResultControls,
+} from "./search_controls.ts";
+import {
   type IndexEntry,
   normaliseString,
   relativeReference,
@@ -34,6 +39,7 @@ export interface SearchQuery {
   auditQuery: string;
   /** Unknown parameters skipped under `lenient`: reported, left out of links. */
   ignored: string[];
+  controls: ResultControls;
 }
 
 const DEFAULT_COUNT = 20;
@@ -49,6 +55,7 @@ const RESULT_PARAMS = new Set([
   "_state",
   "_format",
   "_pretty",
+  ...CONTROL_PARAMS,
 ]);
 
 interface ValueMatcher {
@@ -130,6 +137,7 @@ export async function parseSearch(
     cursor: params.get("_cursor") ?? undefined,
     auditQuery: audit.join("&"),
     ignored,
+    controls: parseControls(type, params),
   };
 }
 

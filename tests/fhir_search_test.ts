@@ -7,6 +7,7 @@ import {
   fhirClient,
   setupLab,
   startTestServer,
+  walkPages,
 } from "./helpers.ts";
 
 const SNOMED = "http://snomed.info/sct";
@@ -24,21 +25,9 @@ function idsOf(bundle: any): string[] {
 
 const sorted = (ids: string[]) => [...ids].sort();
 
-/** Follows `next` links to the end; returns the ids, checked unique, sorted. */
-async function walk(client: Client, type: string, params: object) {
-  let page: any = await client.search({
-    resourceType: type,
-    searchParams: params as any,
-  });
-  const ids: string[] = [];
-  for (let pages = 0; page; pages++) {
-    assert.ok(pages < 50, "too many pages");
-    ids.push(...page.entry.map((e: any) => e.resource.id));
-    page = await client.nextPage({ bundle: page });
-  }
-  assert.equal(new Set(ids).size, ids.length, "no duplicates");
-  return sorted(ids);
-}
+/** Follows `next` links to the end; returns the ids, sorted. */
+const walk = async (client: Client, type: string, params: object) =>
+  sorted(await walkPages(client, type, params as Record<string, string>));
 
 Deno.test("[search] every parameter LHCMS indexes finds exactly its matches", async (t) => {
   const server = await startTestServer();
