@@ -28,6 +28,10 @@ export interface ResultControls {
 export const CONTROL_PARAMS = ["_sort", "_summary", "_total", "_elements"];
 
 const ELEMENT = /^[a-z][A-Za-z0-9]*$/;
+// Every sort key is compared for each pair of records, and every element
+// name checked on each entry: a few of each is all a client needs.
+const MAX_SORT_KEYS = 5;
+const MAX_ELEMENTS = 50;
 
 /**
  * Reads the result parameters of a search of `type`. Sorting is offered on
@@ -48,6 +52,9 @@ export function parseControls(
     if (def) sort.push({ def, descending });
     else refuse(`Cannot sort on ${name}`, "_sort");
   }
+  if (sort.length > MAX_SORT_KEYS) {
+    refuse(`_sort takes at most ${MAX_SORT_KEYS} keys`, "_sort");
+  }
 
   const summary = params.get("_summary");
   if (summary !== null && summary !== "count" && summary !== "false") {
@@ -62,6 +69,8 @@ export function parseControls(
     : undefined;
   if (elements?.some((e) => !ELEMENT.test(e))) {
     refuse("_elements takes top-level element names", "_elements");
+  } else if (elements && elements.length > MAX_ELEMENTS) {
+    refuse(`_elements takes at most ${MAX_ELEMENTS} names`, "_elements");
   }
   if (problems.length > 0) {
     throw fail.invalid("Cannot run the search", problems);

@@ -56,7 +56,7 @@ async function orders(server: TestServer, client: Client) {
   await create("completed");
   await create("draft", "2026-07");
   await create("active", "2026-01-15T08:00:00Z");
-  return { made, create };
+  return { made: Object.assign(made, { patient: patient.id }), create };
 }
 
 const byAuthored = (a: Order, b: Order) =>
@@ -162,6 +162,64 @@ Deno.test("[search] _sort orders by date and status across pages", async (t) => 
       }
       const got = await walk(bench, "Task", { _sort: "-modified" });
       assert.deepEqual(got, [made[2], made[0], made[1]]);
+    });
+
+    await t.step("occurrence and period: found and sorted", async () => {
+      const at = async (type: string, body: any, via = client) =>
+        ((await via.create({ resourceType: type, body })) as any).id;
+      const order = (occurrence: object) =>
+        at("ServiceRequest", {
+          resourceType: "ServiceRequest",
+          status: "active",
+          intent: "order",
+          code: { text: "Bridge" },
+          subject: { reference: `Patient/${made.patient}` },
+          ...occurrence,
+        });
+      const june = await order({ occurrenceDateTime: "2026-06-10" });
+      const spring = await order({
+        occurrencePeriod: { start: "2026-03-01", end: "2026-05-31" },
+      });
+      const open = await order({ occurrencePeriod: { start: "2026-08-01" } });
+      const find = async (
+        params: Record<string, string>,
+        type = "ServiceRequest",
+      ) => await walk(client, type, params);
+      assert.deepEqual(await find({ occurrence: "2026-06" }), [june]);
+      assert.deepEqual(await find({ occurrence: "eq2026-04" }), []);
+      assert.deepEqual(await find({ occurrence: "ap2026-04-15" }), [spring]);
+      assert.deepEqual(await find({ occurrence: "gt2027" }), [open]);
+      assert.deepEqual(
+        await find({ occurrence: "ge2026-01", _sort: "occurrence" }),
+        [spring, june, open],
+      );
+      assert.deepEqual(
+        await find({ occurrence: "ge2026-01", _sort: "-occurrence" }),
+        [open, june, spring],
+      );
+
+      const bench = fhirClient(server, "acme", tokens.lab_admin);
+      const task = (executionPeriod: object) =>
+        at("Task", {
+          resourceType: "Task",
+          status: "in-progress",
+          intent: "order",
+          executionPeriod,
+        }, bench);
+      const late = await task({ start: "2026-09-01T08:00:00Z" });
+      const early = await task({
+        start: "2026-02-01T08:00:00Z",
+        end: "2026-02-03T17:00:00Z",
+      });
+      const tasks = (params: Record<string, string>) =>
+        walk(bench, "Task", params);
+      assert.deepEqual(await tasks({ period: "2026-02-02" }), []);
+      assert.deepEqual(await tasks({ period: "ap2026-02-02" }), [early]);
+      assert.deepEqual(await tasks({ period: "sa2026-06" }), [late]);
+      assert.deepEqual(
+        await tasks({ period: "ge2026", _sort: "period" }),
+        [early, late],
+      );
     });
 
     await t.step("anything else is refused with 400", async () => {
