@@ -47,7 +47,7 @@ export async function runSearch(
  * record returned, by its sort values, so records written while a client
  * pages show up if they sort after it and never shift a page.
  */
-export async function fullSearch(
+async function fullSearch(
   deps: StoreDeps,
   lab: string,
   type: string,
