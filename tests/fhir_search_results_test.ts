@@ -5,6 +5,7 @@ import {
   call,
   fhirBody,
   fhirClient,
+  otherPractice,
   setupLab,
   startTestServer,
   type TestServer,
@@ -294,6 +295,17 @@ Deno.test("[search] _summary=count and _total report how many match", async (t) 
         acme.tokens.lab_admin,
       );
       assert.equal(fhirBody(res, 200).total, made.length);
+    });
+
+    await t.step("another practice's records are not counted", async () => {
+      const elsewhere = await otherPractice(server);
+      await orders(server, elsewhere);
+      assert.equal((await search({ _summary: "count" })).total, made.length);
+      const sorted = await walk(client, "ServiceRequest", {
+        _sort: "status",
+        _count: 3,
+      });
+      assert.deepEqual(sorted.sort(), made.map((o) => o.id).sort());
     });
 
     await t.step("past 1000 matches it is refused as too costly", async () => {

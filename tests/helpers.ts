@@ -503,3 +503,25 @@ export async function walkPages(
   assert.equal(new Set(ids).size, ids.length, "no duplicates");
   return ids;
 }
+
+/** A second practice sending to acme, with a dentist of its own. */
+export async function otherPractice(server: TestServer) {
+  const admin = (path: string, body: unknown) =>
+    call(server.url, "POST", path, server.adminToken, body);
+  await admin("/admin/practices", {
+    id: "elsewhere",
+    name: "Another practice",
+    labs: ["acme"],
+  });
+  await admin("/admin/users", {
+    username: "elsewhere-dentist",
+    password: PASSWORD,
+    role: "dentist",
+    practice: "elsewhere",
+  });
+  return fhirClient(
+    server,
+    "acme",
+    await login(server.url, "elsewhere-dentist", PASSWORD),
+  );
+}
