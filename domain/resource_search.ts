@@ -36,13 +36,17 @@ interface Cursor {
 // cursor, rather than one search scanning a whole lab.
 const MAX_SCANNED = 2000;
 
-/** Runs `query` over the records of `type` at `lab` visible to the caller. */
+/**
+ * Runs `query` over the records of `type` at `lab` visible to the caller,
+ * looking at no more than `budget` index entries for one page.
+ */
 export async function searchResources(
   deps: StoreDeps,
   lab: string,
   type: string,
   query: SearchQuery,
   visibility: Visibility,
+  budget = MAX_SCANNED,
 ): Promise<SearchPage> {
   // _count=0 asks for no entries: https://hl7.org/fhir/R4/search.html#count
   if (query.count === 0) return { resources: [] };
@@ -66,7 +70,7 @@ export async function searchResources(
     for await (const entry of iter) {
       const id = entry.key[idAt] as string;
       const at = entry.key.slice(idAt - width);
-      if (++scanned > MAX_SCANNED) {
+      if (++scanned > budget) {
         return { resources, next: encodeCursor({ p, c: previous }) };
       }
       previous = iter.cursor;

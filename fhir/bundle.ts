@@ -1,25 +1,61 @@
 /** Bundle builders for search results and history. */
 import type { StoredResource } from "../domain/resources.ts";
-import type { Bundle, Resource } from "./types.ts";
+import type { Bundle, OperationOutcome, Resource } from "./types.ts";
 
-/** A searchset Bundle with self and, when more may follow, next links. */
+/** What a page of search results holds. */
+export interface SearchResults {
+  resources: Resource[];
+  self: URLSearchParams;
+  /** The next page's query, when more may follow. */
+  next?: URLSearchParams;
+  /** Parameters the server did not use. */
+  ignored?: string[];
+  /** The number of all matches, when counted. */
+  total?: number;
+}
+
+/**
+ * A searchset Bundle with self and, when more may follow, next links.
+ * Parameters the server ignored are named in an OperationOutcome entry
+ * (search mode `outcome`, R4 bundle.html#searchset).
+ */
 export function searchBundle(
   base: string,
   type: string,
-  resources: Resource[],
-  self: URLSearchParams,
-  next?: URLSearchParams,
+  results: SearchResults,
 ): Bundle {
+  const { resources, self, next, ignored = [], total } = results;
   const link = [{ relation: "self", url: linkUrl(base, type, self) }];
   if (next) link.push({ relation: "next", url: linkUrl(base, type, next) });
+  const entry: NonNullable<Bundle["entry"]> = resources.map((resource) => ({
+    fullUrl: `${base}/${resource.resourceType}/${resource.id}`,
+    resource,
+    search: { mode: "match" },
+  }));
+  if (ignored.length > 0) {
+    entry.push({
+      resource: ignoredOutcome(ignored),
+      search: { mode: "outcome" },
+    });
+  }
   return {
     resourceType: "Bundle",
     type: "searchset",
+    ...(total === undefined ? {} : { total }),
     link,
-    entry: resources.map((resource) => ({
-      fullUrl: `${base}/${resource.resourceType}/${resource.id}`,
-      resource,
-      search: { mode: "match" },
+    entry,
+  };
+}
+
+/** Names only: a parameter's value may be PHI. */
+function ignoredOutcome(ignored: string[]): OperationOutcome {
+  return {
+    resourceType: "OperationOutcome",
+    issue: ignored.map((name) => ({
+      severity: "warning",
+      code: "not-supported",
+      diagnostics: `Unknown search parameter ${name} was ignored`,
+      expression: [name],
     })),
   };
 }

@@ -1,4 +1,5 @@
 /** The CapabilityStatement of a lab's FHIR base. */
+import { MAX_FULL_MATCHES } from "../domain/full_search.ts";
 import { SEARCH_PARAMS } from "./search_params.ts";
 import { TERMINOLOGY_TYPES } from "./served_terminology.ts";
 import { type CapabilityStatement, STORED_TYPES } from "./types.ts";
@@ -38,6 +39,15 @@ const DOCS: Record<string, string> = {
     "PHI: matched on whole values only (case- and accent-insensitive), through a blind index",
 };
 
+// Result parameters have no place of their own in a CapabilityStatement.
+const SEARCH_DOCS = "Search: unknown parameters are ignored and named in " +
+  "an OperationOutcome entry (search.mode outcome), or refused with " +
+  "Prefer: handling=strict. _count (at most 100), _sort on status and " +
+  "on date parameters that are not PHI (- for descending), " +
+  "_summary=count, _total=accurate|estimate|none, _elements (top-level " +
+  `names). A sorted or counted search is refused past ${MAX_FULL_MATCHES} ` +
+  "matches.";
+
 /** How the stored types that differ from plain FHIR REST behave. */
 const TYPE_DOCS: Record<string, string> = {
   Binary: "Create with the file itself as the body (model/stl, model/obj, " +
@@ -74,6 +84,7 @@ export function capabilityStatement(
     patchFormat: ["application/json-patch+json", "application/fhir+json"],
     rest: [{
       mode: "server",
+      documentation: SEARCH_DOCS,
       security: {
         cors: false,
         // SMART App Launch 2.0 "Conformance": the token endpoint here too,

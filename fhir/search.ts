@@ -8,6 +8,11 @@ import { fail, type Problem } from "../domain/errors.ts";
 import { dateMatches, parseDateRange, splitPrefix } from "./dates.ts";
 import type { BlindFn } from "./index_entries.ts";
 import {
+  CONTROL_PARAMS,
+  parseControls,
+  type ResultControls,
+} from "./search_controls.ts";
+import {
   type IndexEntry,
   normaliseString,
   relativeReference,
@@ -32,8 +37,9 @@ export interface SearchQuery {
   cursor?: string;
   /** The query with PHI values removed, for the audit trail. */
   auditQuery: string;
-  /** Unknown parameters skipped under `lenient`, to leave out of links. */
+  /** Unknown parameters skipped under `lenient`: reported, left out of links. */
   ignored: string[];
+  controls: ResultControls;
 }
 
 const DEFAULT_COUNT = 20;
@@ -49,6 +55,7 @@ const RESULT_PARAMS = new Set([
   "_state",
   "_format",
   "_pretty",
+  ...CONTROL_PARAMS,
 ]);
 
 interface ValueMatcher {
@@ -57,9 +64,11 @@ interface ValueMatcher {
 }
 
 /**
- * Parses `params` for `type`. Unknown parameters are refused (a misspelt
- * filter must not widen a search over PHI) unless `lenient` is set, as with
- * `Prefer: handling=lenient`.
+ * Parses `params` for `type`. Unknown parameters are refused unless
+ * `lenient` is set: the search route is lenient unless the client sends
+ * `Prefer: handling=strict` (R4 search.html#errors) and reports what it
+ * ignored; conditional interactions stay strict, since a misspelt filter
+ * there would pick the wrong record.
  */
 export async function parseSearch(
   type: string,
@@ -128,6 +137,7 @@ export async function parseSearch(
     cursor: params.get("_cursor") ?? undefined,
     auditQuery: audit.join("&"),
     ignored,
+    controls: parseControls(type, params),
   };
 }
 

@@ -83,6 +83,27 @@ function dates(v: Json): RawValue[] {
   return out;
 }
 
+/**
+ * A Period is the range from the start of its start to the end of its end;
+ * a missing end (an ongoing period) or start stretches as far as it can.
+ */
+function periods(v: Json): RawValue[] {
+  const out: RawValue[] = [];
+  for (const p of list(v)) {
+    const start = typeof p?.start === "string"
+      ? parseDateRange(p.start)
+      : undefined;
+    const end = typeof p?.end === "string" ? parseDateRange(p.end) : undefined;
+    if (!start && !end) continue;
+    const range = {
+      start: start?.start ?? Number.MIN_SAFE_INTEGER,
+      end: end?.end ?? Number.MAX_SAFE_INTEGER,
+    };
+    out.push({ kind: "date", range, text: p.start ?? p.end });
+  }
+  return out;
+}
+
 function strings(v: Json): RawValue[] {
   return list(v).filter((s) => typeof s === "string" && s.trim() !== "")
     .map((text) => ({ kind: "string", text }));
@@ -133,6 +154,15 @@ const serviceRequest: SearchParamDef[] = [
     extract: (r: Json) => tokens(r.requisition),
   },
   { name: "authored", type: "date", extract: (r: Json) => dates(r.authoredOn) },
+  {
+    name: "occurrence",
+    type: "date",
+    extract: (r: Json) => [
+      ...dates(r.occurrenceDateTime),
+      ...periods(r.occurrencePeriod),
+      ...dates(r.occurrenceTiming?.event),
+    ],
+  },
   {
     name: "patient",
     type: "reference",
@@ -205,6 +235,11 @@ const task: SearchParamDef[] = [
     name: "modified",
     type: "date",
     extract: (r: Json) => dates(r.lastModified),
+  },
+  {
+    name: "period",
+    type: "date",
+    extract: (r: Json) => periods(r.executionPeriod),
   },
   {
     name: "focus",

@@ -8,11 +8,12 @@ import { auditRecord, commitAudit } from "../domain/audit.ts";
 import { isDirectoryId, mayAccessLab } from "../domain/directory.ts";
 import { fail } from "../domain/errors.ts";
 import { openSearchState, sealSearchState } from "../domain/search_state.ts";
-import { searchResources } from "../domain/resource_search.ts";
+import { runSearch } from "../domain/full_search.ts";
 import { blindFor, readResource, readVersion } from "../domain/resources.ts";
 import { searchBundle } from "../fhir/bundle.ts";
 import { capabilityStatement } from "../fhir/capability.ts";
 import { parseSearch, type SearchQuery } from "../fhir/search.ts";
+import { subsetElements } from "../fhir/search_controls.ts";
 import { FHIR_ID, type Resource } from "../fhir/types.ts";
 import { parseResource } from "../fhir/validate.ts";
 import { auditRoutes } from "./fhir_audit.ts";
@@ -189,10 +190,10 @@ async function search(
   const params = state
     ? await openSearchState(deps.keyRing, lab, type, state)
     : request;
-  const lenient = /handling=lenient/.test(c.req.header("Prefer") ?? "");
+  const strict = /handling=strict/.test(c.req.header("Prefer") ?? "");
   const blind = blindFor(deps.keyRing, lab, type);
-  const query = await parseSearch(type, params, blind, lenient);
-  const page = await searchResources(
+  const query = await parseSearch(type, params, blind, !strict);
+  const page = await runSearch(
     deps,
     lab,
     type,
@@ -213,14 +214,16 @@ async function search(
     query.auditQuery,
   );
   const links = await searchLinks(deps, lab, type, params, query, page.next);
+  const { elements } = query.controls;
   return fhirResponse(
-    searchBundle(
-      fhirBase(deps, c, lab),
-      type,
-      page.resources,
-      links.self,
-      links.next,
-    ),
+    searchBundle(fhirBase(deps, c, lab), type, {
+      resources: elements
+        ? page.resources.map((r) => subsetElements(r, elements))
+        : page.resources,
+      ...links,
+      ignored: query.ignored,
+      total: page.total,
+    }),
   );
 }
 

@@ -22,8 +22,7 @@ import { prescription } from "./dental.ts";
 import {
   call,
   fhirClient,
-  login,
-  PASSWORD,
+  otherPractice,
   setupLab,
   startTestServer,
   storedCount,
@@ -31,28 +30,6 @@ import {
 } from "./helpers.ts";
 
 const forbidden = (pending: Promise<unknown>) => refusedBy(pending, 403);
-
-/** A second practice sending to acme, with a dentist of its own. */
-async function otherPractice(server: TestServer) {
-  const admin = (path: string, body: unknown) =>
-    call(server.url, "POST", path, server.adminToken, body);
-  await admin("/admin/practices", {
-    id: "elsewhere",
-    name: "Another practice",
-    labs: ["acme"],
-  });
-  await admin("/admin/users", {
-    username: "elsewhere-dentist",
-    password: PASSWORD,
-    role: "dentist",
-    practice: "elsewhere",
-  });
-  return fhirClient(
-    server,
-    "acme",
-    await login(server.url, "elsewhere-dentist", PASSWORD),
-  );
-}
 
 /** Lab acme, its practice's dentist and patient, and a crown to work on. */
 async function crownCase(server: TestServer) {

@@ -7,6 +7,7 @@ import {
   fhirClient,
   setupLab,
   startTestServer,
+  walkPages,
 } from "./helpers.ts";
 
 const SNOMED = "http://snomed.info/sct";
@@ -24,21 +25,9 @@ function idsOf(bundle: any): string[] {
 
 const sorted = (ids: string[]) => [...ids].sort();
 
-/** Follows `next` links to the end; returns the ids, checked unique, sorted. */
-async function walk(client: Client, type: string, params: object) {
-  let page: any = await client.search({
-    resourceType: type,
-    searchParams: params as any,
-  });
-  const ids: string[] = [];
-  for (let pages = 0; page; pages++) {
-    assert.ok(pages < 50, "too many pages");
-    ids.push(...page.entry.map((e: any) => e.resource.id));
-    page = await client.nextPage({ bundle: page });
-  }
-  assert.equal(new Set(ids).size, ids.length, "no duplicates");
-  return sorted(ids);
-}
+/** Follows `next` links to the end; returns the ids, sorted. */
+const walk = async (client: Client, type: string, params: object) =>
+  sorted(await walkPages(client, type, params as Record<string, string>));
 
 Deno.test("[search] every parameter LHCMS indexes finds exactly its matches", async (t) => {
   const server = await startTestServer();
@@ -181,33 +170,54 @@ Deno.test("[search] every parameter LHCMS indexes finds exactly its matches", as
     ]);
 
     await t.step("a refused query is a 400 naming the parameter", async () => {
+      const strict = { Prefer: "handling=strict" };
       for (
-        const [query, expression] of [
+        const [query, expression, headers] of [
           ["Patient?birthdate=ge1974", "birthdate"],
-          ["ServiceRequest?status=active&colour=red", "colour"],
+          ["ServiceRequest?status=active&colour=red", "colour", strict],
           ["Task?modified=yesterday", "modified"],
-        ]
+        ] as const
       ) {
-        const res = await call(server.url, "GET", `/fhir/acme/${query}`, token);
+        const path = `/fhir/acme/${query}`;
+        const res = await call(server.url, "GET", path, token, undefined, {
+          ...headers,
+        });
         const outcome = fhirBody(res, 400);
         assert.equal(outcome.issue[0].code, "invalid");
         assert.deepEqual(outcome.issue[0].expression, [expression]);
       }
     });
 
-    await t.step("handling=lenient ignores an unknown parameter", async () => {
-      const first: any = await client.search({
+    await t.step("an unknown parameter is ignored and reported", async () => {
+      for (const Prefer of [undefined, "handling=lenient"]) {
+        const first: any = await client.search({
+          resourceType: "ServiceRequest",
+          searchParams: { status: "active", colour: "vermilion", _count: 1 },
+          options: Prefer ? { headers: { Prefer } } : {},
+        });
+        // Links carry only the parameters used, so paging needs no Prefer.
+        for (const link of first.link) assert.doesNotMatch(link.url, /colour/);
+        const outcome = first.entry.pop();
+        assert.equal(outcome.search.mode, "outcome");
+        assert.equal(outcome.resource.resourceType, "OperationOutcome");
+        assert.equal(outcome.resource.issue[0].severity, "warning");
+        assert.deepEqual(outcome.resource.issue[0].expression, ["colour"]);
+        assert.doesNotMatch(JSON.stringify(outcome), /vermilion/);
+        const second = await client.nextPage({ bundle: first });
+        assert.deepEqual(
+          [...idsOf(first), ...idsOf(second)].sort(),
+          ids(sr1, sr3),
+        );
+      }
+    });
+
+    await t.step("a search with nothing unknown has no outcome", async () => {
+      const bundle: any = await client.search({
         resourceType: "ServiceRequest",
-        searchParams: { status: "active", colour: "red", _count: 1 },
-        options: { headers: { Prefer: "handling=lenient" } },
+        searchParams: { status: "active" },
+        options: { headers: { Prefer: "handling=strict" } },
       });
-      // Links carry only the parameters used, so paging needs no Prefer.
-      for (const link of first.link) assert.doesNotMatch(link.url, /colour/);
-      const second = await client.nextPage({ bundle: first });
-      assert.deepEqual(
-        [...idsOf(first), ...idsOf(second)].sort(),
-        ids(sr1, sr3),
-      );
+      assert.deepEqual(idsOf(bundle), ids(sr1, sr3));
     });
 
     await t.step("POST _search reads the form body", async () => {

@@ -478,3 +478,50 @@ export function recordingLogger(
     with: () => recordingLogger(lines),
   };
 }
+
+/**
+ * Follows `next` links to the end, running `between` after each page;
+ * returns the ids in the order served, checked unique.
+ */
+export async function walkPages(
+  client: Client,
+  type: string,
+  params: Record<string, string | number>,
+  between?: (page: number) => Promise<void>,
+) {
+  let page: any = await client.search({
+    resourceType: type,
+    searchParams: params as any,
+  });
+  const ids: string[] = [];
+  for (let n = 0; page; n++) {
+    assert.ok(n < 50, "too many pages");
+    ids.push(...(page.entry ?? []).map((e: any) => e.resource.id));
+    await between?.(n);
+    page = await client.nextPage({ bundle: page });
+  }
+  assert.equal(new Set(ids).size, ids.length, "no duplicates");
+  return ids;
+}
+
+/** A second practice sending to acme, with a dentist of its own. */
+export async function otherPractice(server: TestServer) {
+  const admin = (path: string, body: unknown) =>
+    call(server.url, "POST", path, server.adminToken, body);
+  await admin("/admin/practices", {
+    id: "elsewhere",
+    name: "Another practice",
+    labs: ["acme"],
+  });
+  await admin("/admin/users", {
+    username: "elsewhere-dentist",
+    password: PASSWORD,
+    role: "dentist",
+    practice: "elsewhere",
+  });
+  return fhirClient(
+    server,
+    "acme",
+    await login(server.url, "elsewhere-dentist", PASSWORD),
+  );
+}
