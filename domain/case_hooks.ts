@@ -52,8 +52,9 @@ export async function prepareCreate(
     requireWorkAuthorization(resource);
   }
   if (resource.resourceType === "Task") {
-    const commit = await checkNewCaseTask(deps, lab, resource);
-    const task = await withShipByOf(deps, lab, resource);
+    const request = await requestOf(deps, lab, resource);
+    const commit = await checkNewCaseTask(deps, lab, resource, request);
+    const task = withShipByOf(resource, request);
     return { resource: task, warnings: [], ...(commit ? { commit } : {}) };
   }
   return { resource, warnings: [] };
@@ -123,8 +124,7 @@ function refuseProvenanceUpdate(): never {
  * An item Task must leave by its prescription's ship-by date, and is as
  * urgent as the prescription, unless the Task says otherwise.
  */
-async function withShipByOf(deps: StoreDeps, lab: string, task: Task) {
-  const request = await requestOf(deps, lab, task);
+function withShipByOf(task: Task, request: ServiceRequest | undefined) {
   if (!request) return task;
   const shipBy = request.extension?.find((e) => e.url === SHIP_BY_EXTENSION)
     ?.valueDate;

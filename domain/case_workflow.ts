@@ -47,9 +47,10 @@ const OPENING_STATUSES: readonly TaskStatus[] = [
 ];
 
 /**
- * Checks a new Task of a case (its focus a catalog prescription): it
- * starts at the beginning, for the prescription's patient, with an empty
- * work log, and an item Task is the prescription's only one. Returns what
+ * Checks a new Task of a case (its focus `request`, read by requestOf, a
+ * catalog prescription): it starts at the beginning, for the
+ * prescription's patient, with an empty work log, and an item Task is the
+ * prescription's only one. Returns what
  * the create's commit must claim, so two item Tasks sent at once cannot
  * both land; throws 422 listing every problem.
  */
@@ -57,8 +58,8 @@ export async function checkNewCaseTask(
   deps: StoreDeps,
   lab: string,
   task: Task,
+  request: ServiceRequest | undefined,
 ): Promise<((op: Deno.AtomicOperation) => void) | undefined> {
-  const request = await requestOf(deps, lab, task);
   if (!request || !(await productOfRequest(deps, lab, request))) return;
   const problems: Problem[] = [];
   if (!OPENING_STATUSES.includes(task.status)) {
@@ -82,8 +83,8 @@ export async function checkNewCaseTask(
       expression: "Task.output",
     });
   }
+  // Where such a Task sits is domain/task_links.ts's to check.
   if (isPartOfTask(task) || isDesignApproval(task)) {
-    problems.push(...await placeProblems(deps, lab, task));
     refuse("create", problems);
     return;
   }
@@ -115,7 +116,12 @@ async function hasItemTask(deps: StoreDeps, lab: string, requestId: string) {
     `ServiceRequest/${requestId}`,
   ]);
   for await (const entry of deps.kv.list({ prefix })) {
-    const task = await currentTask(deps, lab, String(entry.key.at(-1)));
+    const task = await current<Task>(
+      deps,
+      lab,
+      "Task",
+      String(entry.key.at(-1)),
+    );
     if (task && !isPartOfTask(task) && task.status !== "entered-in-error") {
       return true;
     }
@@ -123,38 +129,17 @@ async function hasItemTask(deps: StoreDeps, lab: string, requestId: string) {
   return false;
 }
 
-async function currentTask(
+/** The current version of a record, unless it is missing or deleted. */
+async function current<T>(
   deps: StoreDeps,
   lab: string,
+  type: string,
   id: string,
-): Promise<Task | undefined> {
-  const key = keys.resource(lab, "Task", id);
+): Promise<T | undefined> {
+  const key = keys.resource(lab, type, id);
   const stored = (await deps.kv.get<StoredResource>(key)).value;
   if (!stored || stored.deleted) return undefined;
-  return await deps.keyRing.open<Task>(lab, key, "resource", stored.body);
-}
-
-/**
- * A Task under another Task of a case sits under that case's item Task:
- * the parent works on the same prescription and is part of no Task itself,
- * so no side Task escapes the item's stages and gates.
- */
-async function placeProblems(
-  deps: StoreDeps,
-  lab: string,
-  task: Task,
-): Promise<Problem[]> {
-  const refs = (task.partOf ?? []).map((p) => p.reference ?? "");
-  const parent = refs.length === 1 && refs[0].startsWith("Task/")
-    ? await currentTask(deps, lab, refs[0].slice(5))
-    : undefined;
-  const fits = parent !== undefined && !isPartOfTask(parent) &&
-    sameJson(parent.focus, task.focus);
-  return fits ? [] : [{
-    message: "A Task of a case is part of exactly one Task: the item Task " +
-      "of the same prescription",
-    expression: "Task.partOf",
-  }];
+  return await deps.keyRing.open<T>(lab, key, "resource", stored.body);
 }
 
 // What ties a Task to its case; changing it would move the Task, with its
@@ -264,14 +249,11 @@ export async function requestOf(
 ): Promise<ServiceRequest | undefined> {
   const ref = task.focus?.reference;
   if (!ref?.startsWith("ServiceRequest/")) return undefined;
-  const key = keys.resource(lab, "ServiceRequest", ref.slice(15));
-  const stored = (await deps.kv.get<StoredResource>(key)).value;
-  if (!stored || stored.deleted) return undefined;
-  return await deps.keyRing.open<ServiceRequest>(
+  return await current<ServiceRequest>(
+    deps,
     lab,
-    key,
-    "resource",
-    stored.body,
+    "ServiceRequest",
+    ref.slice(15),
   );
 }
 

@@ -1,8 +1,8 @@
 /**
  * A Task checked against the stored records it names, once its references
- * are known to resolve. A design approval, or a stage Task under the item
- * Task of a catalog product, names in `partOf` the open item Task of its
- * own prescription and patient; a stage Task's code is a stage of that
+ * are known to resolve. A design approval, or any Task under another whose
+ * focus is a catalog item, names in `partOf` the open item Task of its own
+ * prescription and patient; a stage Task's code is a stage of that
  * item's product; a design approval is owned by a Practitioner of the
  * prescription's practice; a quality check is signed by one of the lab's
  * own Practitioners.
@@ -44,9 +44,9 @@ export async function checkNewChildTask(
       }),
     );
   } else {
-    // Only the work on a catalog product has stages; other Tasks may nest
-    // as FHIR lets them.
-    const product = item && await productOf(deps, lab, item);
+    // A Task on a catalog item sits under that item's Task, whatever it
+    // names as parent; other Tasks may nest as FHIR lets them.
+    const product = await productOf(deps, lab, task);
     const place = product ? checkChildOf(task, item) : [];
     problems.push(...place);
     if (product && place.length === 0) {
@@ -106,10 +106,13 @@ export function checkChildOf(child: Task, item: Task | undefined): Problem[] {
   }
   const problems: Problem[] = [];
   if (!item.focus?.reference || !sameJson(item.focus, child.focus)) {
-    problems.push(...refuse(
-      "focus must be the prescription of the item Task in partOf",
-      "Task.focus",
-    ));
+    problems.push(
+      ...refuse("partOf must name the item Task of the same prescription"),
+      ...refuse(
+        "focus must be the prescription of the item Task in partOf",
+        "Task.focus",
+      ),
+    );
   }
   if (child.for && !sameJson(item.for, child.for)) {
     problems.push(...refuse(

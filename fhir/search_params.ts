@@ -126,6 +126,27 @@ export function relativeReference(ref: string): string | undefined {
   return `${type}/${id}`;
 }
 
+/**
+ * `patient` and `subject` of a resource whose patient sits in the element
+ * `pick` reads (`subject`, or a Task's `for`).
+ */
+function patientOf(pick: (r: Json) => Json): SearchParamDef[] {
+  return [
+    {
+      name: "patient",
+      type: "reference",
+      targets: ["Patient"],
+      extract: (r: Json) => references(pick(r)).filter(isPatientRef),
+    },
+    {
+      name: "subject",
+      type: "reference",
+      targets: ["Patient"],
+      extract: (r: Json) => references(pick(r)),
+    },
+  ];
+}
+
 const common: SearchParamDef[] = [
   {
     name: "_lastUpdated",
@@ -163,18 +184,7 @@ const serviceRequest: SearchParamDef[] = [
       ...dates(r.occurrenceTiming?.event),
     ],
   },
-  {
-    name: "patient",
-    type: "reference",
-    targets: ["Patient"],
-    extract: (r: Json) => references(r.subject).filter(isPatientRef),
-  },
-  {
-    name: "subject",
-    type: "reference",
-    targets: ["Patient"],
-    extract: (r: Json) => references(r.subject),
-  },
+  ...patientOf((r) => r.subject),
   {
     name: "requester",
     type: "reference",
@@ -247,18 +257,7 @@ const task: SearchParamDef[] = [
     targets: ["ServiceRequest", "Task", "Patient"],
     extract: (r: Json) => references(r.focus),
   },
-  {
-    name: "patient",
-    type: "reference",
-    targets: ["Patient"],
-    extract: (r: Json) => references(r.for).filter(isPatientRef),
-  },
-  {
-    name: "subject",
-    type: "reference",
-    targets: ["Patient"],
-    extract: (r: Json) => references(r.for),
-  },
+  ...patientOf((r) => r.for),
   {
     name: "owner",
     type: "reference",
@@ -394,18 +393,7 @@ const documentReference: SearchParamDef[] = [
   { name: "type", type: "token", extract: (r: Json) => tokens(r.type) },
   { name: "category", type: "token", extract: (r: Json) => tokens(r.category) },
   { name: "date", type: "date", extract: (r: Json) => dates(r.date) },
-  {
-    name: "patient",
-    type: "reference",
-    targets: ["Patient"],
-    extract: (r: Json) => references(r.subject).filter(isPatientRef),
-  },
-  {
-    name: "subject",
-    type: "reference",
-    targets: ["Patient"],
-    extract: (r: Json) => references(r.subject),
-  },
+  ...patientOf((r) => r.subject),
   {
     name: "related",
     type: "reference",

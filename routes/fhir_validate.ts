@@ -6,22 +6,12 @@
  * a body that cannot be read is a 400, a caller who may not write the type
  * a 403.
  */
-import type { Task } from "@medplum/fhirtypes";
 import type { Context } from "hono";
 import { auditRecord, commitAudit } from "../domain/audit.ts";
 import { prepareCreate, prepareUpdate } from "../domain/case_hooks.ts";
-import { checkNewTask } from "../domain/case_workflow.ts";
 import { LhcmsError, type Problem } from "../domain/errors.ts";
-import { resolveReferences } from "../domain/references.ts";
-import { describeScanAttachments } from "../domain/scan_documents.ts";
-import { checkNewChildTask, checkQcSigners } from "../domain/task_links.ts";
 import { readResource, requireOwnership } from "../domain/resources.ts";
 import { validationOutcome } from "../fhir/outcome.ts";
-import {
-  checkResource,
-  localReferences,
-  relativiseReferences,
-} from "../fhir/validate.ts";
 import {
   parseValidateRequest,
   type ValidateRequest,
@@ -30,13 +20,15 @@ import type { AppDeps, AppEnv } from "./env.ts";
 import { begin, bodyText } from "./fhir_request.ts";
 import {
   auditDraft,
-  fhirBase,
   fhirResponse,
   patientOf,
   requirePermission,
-  requireTaskWrite,
-  visibilityOf,
 } from "./fhir_support.ts";
+import {
+  checkChangedResource,
+  checkNewResource,
+  checkTaskChange,
+} from "./fhir_write.ts";
 
 /** Validates the body as the write its `mode` names would; stores nothing. */
 export async function validateOperation(deps: AppDeps, c: Context<AppEnv>) {
@@ -75,8 +67,8 @@ export async function validateOperation(deps: AppDeps, c: Context<AppEnv>) {
 }
 
 /**
- * The checks of create and update in their order: structure, workflow,
- * references, then the dental rules on a copy that is never stored.
+ * The checks of create and update in their order (fhir_write.ts), then the
+ * dental rules on a copy that is never stored.
  */
 async function checkWrite(
   deps: AppDeps,
@@ -84,31 +76,14 @@ async function checkWrite(
   lab: string,
   { resource, mode }: ValidateRequest,
 ): Promise<Problem[]> {
-  const caller = c.var.caller;
-  if (mode === "create") delete resource.id;
-  const warnings = checkResource(resource);
-  if (mode === "create" && resource.resourceType === "Task") {
-    requireTaskWrite(caller, undefined, resource);
-    checkNewTask(resource);
-  }
-  const base = fhirBase(deps, c, lab);
-  relativiseReferences(resource, base);
-  const visibility = visibilityOf(c.var.caller);
-  const { practice } = await resolveReferences(
-    deps,
-    lab,
-    localReferences(resource, base),
-    visibility,
-  );
-  if (resource.resourceType === "DocumentReference") {
-    await describeScanAttachments(deps, lab, resource, base, visibility);
-  }
-
   const now = deps.clock();
   if (mode === "create") {
-    if (resource.resourceType === "Task") {
-      await checkNewChildTask(deps, lab, resource);
-    }
+    const { warnings, practice, visibility } = await checkNewResource(
+      deps,
+      c,
+      lab,
+      resource,
+    );
     const prepared = await prepareCreate(deps, lab, resource, {
       now,
       practice,
@@ -116,6 +91,12 @@ async function checkWrite(
     });
     return [...warnings, ...prepared.warnings];
   }
+  const { warnings, visibility } = await checkChangedResource(
+    deps,
+    c,
+    lab,
+    resource,
+  );
   const current = await readResource(
     deps,
     lab,
@@ -124,11 +105,7 @@ async function checkWrite(
     visibility,
   );
   requireOwnership(current, visibility);
-  if (resource.resourceType === "Task") {
-    const previous = current.resource as Task;
-    requireTaskWrite(caller, previous, resource);
-    await checkQcSigners(deps, lab, previous, resource);
-  }
+  await checkTaskChange(deps, c, lab, current.resource, resource);
   const prepared = await prepareUpdate(deps, lab, current.resource, resource, {
     now,
     practice: visibility.practice,

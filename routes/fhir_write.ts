@@ -41,6 +41,94 @@ export interface Written {
   warnings: Problem[];
 }
 
+/** What the checks ahead of the dental rules found. */
+export interface Checked {
+  /** Structure warnings, returned with the answer. */
+  warnings: Problem[];
+  /** The practice a new record belongs to, from its references. */
+  practice?: string;
+  visibility: Visibility;
+}
+
+/**
+ * The checks of a new resource ahead of the dental rules, shared by every
+ * create and by `$validate`: structure, who may write this Task, and the
+ * references, each a refusal when it fails.
+ */
+export async function checkNewResource(
+  deps: AppDeps,
+  c: Context<AppEnv>,
+  lab: string,
+  resource: Resource,
+): Promise<Checked> {
+  delete resource.id;
+  const warnings = checkResource(resource);
+  const task = resource.resourceType === "Task" ? resource : undefined;
+  if (task) {
+    requireTaskWrite(c.var.caller, undefined, task);
+    checkNewTask(task);
+  }
+  const { practice, visibility } = await checkReferences(
+    deps,
+    c,
+    lab,
+    resource,
+  );
+  if (task) await checkNewChildTask(deps, lab, task);
+  return { warnings, practice, visibility };
+}
+
+/** The checks of a changed resource ahead of its current version's. */
+export async function checkChangedResource(
+  deps: AppDeps,
+  c: Context<AppEnv>,
+  lab: string,
+  resource: Resource,
+): Promise<Checked> {
+  const warnings = checkResource(resource);
+  const { visibility } = await checkReferences(deps, c, lab, resource);
+  return { warnings, visibility };
+}
+
+/**
+ * The rules of a Task change that depend on who makes it: the role's Task
+ * permission and the signers of quality checks.
+ */
+export async function checkTaskChange(
+  deps: AppDeps,
+  c: Context<AppEnv>,
+  lab: string,
+  previous: Resource,
+  next: Resource,
+) {
+  if (next.resourceType !== "Task") return;
+  requireTaskWrite(c.var.caller, previous as Task, next);
+  await checkQcSigners(deps, lab, previous as Task, next);
+}
+
+// References made relative to the lab's base and checked against what the
+// caller may see; a scan document's attachments described from their files.
+async function checkReferences(
+  deps: AppDeps,
+  c: Context<AppEnv>,
+  lab: string,
+  resource: Resource,
+) {
+  const base = fhirBase(deps, c, lab);
+  relativiseReferences(resource, base);
+  const visibility = visibilityOf(c.var.caller);
+  const { practice } = await resolveReferences(
+    deps,
+    lab,
+    localReferences(resource, base),
+    visibility,
+  );
+  if (resource.resourceType === "DocumentReference") {
+    await describeScanAttachments(deps, lab, resource, base, visibility);
+  }
+  return { practice, visibility };
+}
+
 /**
  * Checks and stores a new resource. `claim` adds a conditional create's
  * claim to the commit; a commit it makes fail is left to its caller.
@@ -52,35 +140,19 @@ export async function storeCreate(
   resource: Resource,
   claim?: (op: Deno.AtomicOperation) => void,
 ): Promise<Written> {
-  const caller = c.var.caller;
-  requirePermission(caller, resource.resourceType, "create");
-  delete resource.id;
-  const checked = checkResource(resource);
-  if (resource.resourceType === "Task") {
-    requireTaskWrite(caller, undefined, resource);
-    checkNewTask(resource);
-  }
-  const base = fhirBase(deps, c, lab);
-  relativiseReferences(resource, base);
-  const visibility = visibilityOf(caller);
-  const { practice } = await resolveReferences(
+  requirePermission(c.var.caller, resource.resourceType, "create");
+  const { warnings, practice, visibility } = await checkNewResource(
     deps,
+    c,
     lab,
-    localReferences(resource, base),
-    visibility,
+    resource,
   );
-  if (resource.resourceType === "DocumentReference") {
-    await describeScanAttachments(deps, lab, resource, base, visibility);
-  }
-  if (resource.resourceType === "Task") {
-    await checkNewChildTask(deps, lab, resource);
-  }
   const written = await createWithRules(deps, c, lab, resource, {
     practice,
     visibility,
     claim,
   });
-  return { ...written, warnings: [...checked, ...written.warnings] };
+  return { ...written, warnings: [...warnings, ...written.warnings] };
 }
 
 /**
@@ -163,22 +235,13 @@ export async function storeUpdate(
   resource: Resource & { id: string },
   options: { ifMatch?: number; subtype: "update" | "patch" },
 ): Promise<Written> {
-  const caller = c.var.caller;
-  const type = resource.resourceType;
-  requireUpdate(caller, type);
-  const checked = checkResource(resource);
-  const base = fhirBase(deps, c, lab);
-  relativiseReferences(resource, base);
-  const visibility = visibilityOf(caller);
-  await resolveReferences(
+  requireUpdate(c.var.caller, resource.resourceType);
+  const { warnings: checked, visibility } = await checkChangedResource(
     deps,
+    c,
     lab,
-    localReferences(resource, base),
-    visibility,
+    resource,
   );
-  if (resource.resourceType === "DocumentReference") {
-    await describeScanAttachments(deps, lab, resource, base, visibility);
-  }
 
   const now = deps.clock();
   let warnings: Problem[] = checked;
@@ -189,10 +252,7 @@ export async function storeUpdate(
     now,
     ifMatch: options.ifMatch,
     review: async (previous, next) => {
-      if (next.resourceType === "Task") {
-        requireTaskWrite(caller, previous as Task, next);
-        await checkQcSigners(deps, lab, previous as Task, next);
-      }
+      await checkTaskChange(deps, c, lab, previous, next);
       const prepared = await prepareUpdate(deps, lab, previous, next, {
         now,
         practice: visibility.practice,

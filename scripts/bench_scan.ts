@@ -9,11 +9,10 @@
  * so the memory measured is the server's. The file is generated into a
  * temporary folder first, as a scanner PC would have it on disk.
  */
-import { createSHA256 } from "hash-wasm";
 import { encodeBase64, loadConfig } from "../domain/config.ts";
 import { jsonLogger } from "../domain/log.ts";
 import { start } from "../main.ts";
-import { scanContent } from "./scan_client.ts";
+import { writeScanFile } from "./scan_client.ts";
 
 const LAB = "bench-lab";
 const ADMIN = { username: "bench-admin", password: "bench-admin-password-1" };
@@ -48,22 +47,6 @@ async function setUpLab(url: string): Promise<string> {
     practice: practice.id,
   });
   return await login(DENTIST);
-}
-
-/** Writes a generated scan to `path`; returns its SHA-256 (hex). */
-async function writeScan(path: string, size: number): Promise<string> {
-  const hash = await createSHA256();
-  hash.init();
-  const file = await Deno.open(path, { write: true, create: true });
-  await scanContent(size).pipeThrough(
-    new TransformStream({
-      transform(part, controller) {
-        hash.update(part);
-        controller.enqueue(part);
-      },
-    }),
-  ).pipeTo(file.writable);
-  return hash.digest("hex");
 }
 
 /** Runs curl; returns its output and the seconds it took. */
@@ -111,7 +94,7 @@ async function main() {
   try {
     const token = await setUpLab(lhcms.url);
     const scan = `${dir}/scan.stl`;
-    const sha256 = await writeScan(scan, size);
+    const sha256 = await writeScanFile(scan, size);
     const auth = `Authorization: Bearer ${token}`;
     const base = `${lhcms.url}/fhir/${LAB}/Binary`;
     const before = Deno.memoryUsage().rss;

@@ -74,6 +74,28 @@ export async function scanSha256(size: number): Promise<string> {
   return hash.digest("hex");
 }
 
+/**
+ * Writes a generated scan to a file as it is made (never held whole) and
+ * returns its SHA-256 (hex).
+ */
+export async function writeScanFile(
+  path: string,
+  size: number,
+): Promise<string> {
+  const hash = await createSHA256();
+  hash.init();
+  const file = await Deno.open(path, { write: true, create: true });
+  await scanContent(size).pipeThrough(
+    new TransformStream({
+      transform(part, controller) {
+        hash.update(part);
+        controller.enqueue(part);
+      },
+    }),
+  ).pipeTo(file.writable);
+  return hash.digest("hex");
+}
+
 /** Uploads a generated scan; resolves to the status and the answer. */
 export async function uploadScan(
   base: string,

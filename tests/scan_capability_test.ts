@@ -5,21 +5,12 @@
  * works, and every other FHIR R4 interaction is refused.
  */
 import assert from "node:assert/strict";
+import { TYPE_INTERACTIONS } from "../fhir/capability.ts";
 import { scanBytes } from "../scripts/scan_client.ts";
 import { call, fhirBody, setupLab, startTestServer } from "./helpers.ts";
 
-/** Every restful interaction of FHIR R4 at type and instance level. */
-const ALL = [
-  "read",
-  "vread",
-  "update",
-  "patch",
-  "delete",
-  "history-instance",
-  "history-type",
-  "create",
-  "search-type",
-];
+// Every restful interaction of FHIR R4 at type and instance level.
+const ALL = TYPE_INTERACTIONS;
 
 Deno.test("[scan] the CapabilityStatement lists exactly the Binary and DocumentReference interactions that work", async (t) => {
   const server = await startTestServer();

@@ -19,7 +19,7 @@ import {
   type TestServer,
 } from "./helpers.ts";
 import { prescription } from "./dental.ts";
-import { scanBytes, scanContent } from "../scripts/scan_client.ts";
+import { scanBytes, writeScanFile } from "../scripts/scan_client.ts";
 import { SHA256_EXTENSION } from "../domain/scan_documents.ts";
 import { encodeBase64 } from "../domain/config.ts";
 
@@ -38,25 +38,6 @@ function rssPeak() {
     clearInterval(timer);
     return Math.max(peak, Deno.memoryUsage().rss);
   };
-}
-
-/**
- * Writes a generated scan to a file as it is made (never held whole) and
- * returns its SHA-256 (hex).
- */
-async function writeScanFile(path: string, size: number): Promise<string> {
-  const hash = await createSHA256();
-  hash.init();
-  const file = await Deno.open(path, { write: true, create: true });
-  await scanContent(size).pipeThrough(
-    new TransformStream({
-      transform(part, controller) {
-        hash.update(part);
-        controller.enqueue(part);
-      },
-    }),
-  ).pipeTo(file.writable);
-  return hash.digest("hex");
 }
 
 /**
